@@ -1,0 +1,337 @@
+"""Gradient accumulation: ``MultiSteps`` (k micro-batches per optimizer step) and ``apply_every``.
+
+``MultiSteps`` is the jit-friendly form of torch's manual accumulation loop (``loss / k``,
+``backward()`` k times, then ``optimizer.step()``): the inner optimizer runs only on the
+k-th micro-step, under ``lax.cond``, on the mean of the k gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks, _tree
+from gradtx._base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    Updates,
+    as_gradient_transformation,
+    safe_increment,
+    zero_count,
+)
+
+__all__ = [
+    "ApplyEvery",
+    "MultiSteps",
+    "MultiStepsState",
+    "ShouldSkipUpdateFunction",
+    "apply_every",
+    "skip_large_updates",
+    "skip_not_finite",
+]
+
+
+class ShouldSkipUpdateFunction(Protocol):
+    """``fn(updates, gradient_step, params) -> (should_skip, skip_state)`` for :class:`MultiSteps`.
+
+    ``should_skip`` is a scalar bool array; ``skip_state`` is any pytree (stored in
+    :attr:`MultiStepsState.skip_state`, e.g. for monitoring). A skipped micro-step leaves the
+    whole :class:`MultiStepsState` (but ``skip_state``) unchanged and returns zero updates.
+    """
+
+    def __call__(self, updates: Updates, gradient_step: Any, params: Params | None) -> tuple[Any, Any]: ...
+
+
+def skip_not_finite(updates: Updates, gradient_step: Any, params: Params | None) -> tuple[jax.Array, Any]:
+    """A ``should_skip_update_fn``: skip the micro-step when the updates hold a NaN or an Inf.
+
+    Args:
+      updates: the micro-step's updates (gradients).
+      gradient_step: the optimizer-step counter (unused).
+      params: the params (unused).
+
+    Returns:
+      ``(should_skip, {"should_skip": should_skip, "num_not_finite": n})`` where ``n`` is the
+      int32 number of non-finite entries over all leaves.
+    """
+    del gradient_step, params
+    num_not_finite = jnp.zeros([], jnp.int32)
+    for leaf in jax.tree.leaves(updates):
+        num_not_finite = num_not_finite + jnp.sum(~jnp.isfinite(leaf)).astype(jnp.int32)
+    should_skip = num_not_finite > 0
+    return should_skip, {"should_skip": should_skip, "num_not_finite": num_not_finite}
+
+
+def skip_large_updates(
+    updates: Updates, gradient_step: Any, params: Params | None, max_squared_norm: Any
+) -> tuple[jax.Array, Any]:
+    """A ``should_skip_update_fn``: skip the micro-step when ``||updates||^2 >= max_squared_norm``.
+
+    Bind the threshold with ``functools.partial(skip_large_updates, max_squared_norm=...)``.
+    A NaN norm is never ``< max_squared_norm``, so non-finite updates are skipped too.
+
+    Args:
+      updates: the micro-step's updates (gradients).
+      gradient_step: the optimizer-step counter (unused).
+      params: the params (unused).
+      max_squared_norm: the largest squared global norm that is accepted (exclusive).
+
+    Returns:
+      ``(should_skip, {"should_skip": should_skip, "norm_squared": ||updates||^2})``; the
+      squared norm is summed in at least float32.
+    """
+    del gradient_step, params
+    leaves = [jnp.asarray(x) for x in jax.tree.leaves(updates)]
+    acc_dtype = jnp.result_type(*[jnp.promote_types(x.dtype, jnp.float32) for x in leaves]) if leaves else jnp.float32
+    norm_sq = jnp.zeros([], acc_dtype)
+    for x in leaves:
+        x = x.astype(acc_dtype)
+        norm_sq = norm_sq + jnp.sum(x * x)
+    should_skip = jnp.logical_not(norm_sq < jnp.asarray(max_squared_norm).astype(acc_dtype))
+    return should_skip, {"should_skip": should_skip, "norm_squared": norm_sq}
+
+
+def _never_skip(updates: Updates, gradient_step: Any, params: Params | None) -> tuple[jax.Array, Any]:
+    del updates, gradient_step, params
+    return jnp.array(False, jnp.bool_), ()
+
+
+class MultiStepsState(NamedTuple):
+    """State of :class:`MultiSteps`.
+
+    Attributes:
+      mini_step: micro-steps accumulated since the last optimizer step (int32).
+      gradient_step: the number of real optimizer steps taken so far (int32).
+      inner_opt_state: the wrapped optimizer's state.
+      acc_grads: the running mean (or sum) of this cycle's gradients, in the accumulator dtype.
+      skip_state: what ``should_skip_update_fn`` returned last (``()`` without one).
+    """
+
+    mini_step: Any
+    gradient_step: Any
+    inner_opt_state: Any
+    acc_grads: Any
+    skip_state: Any = ()
+
+
+class MultiSteps:
+    """Accumulates ``k`` micro-batch gradients and runs the wrapped optimizer once per ``k``.
+
+    With ``g_1..g_k`` the micro-step gradients of one cycle and ``k = every_k_schedule(gradient_step)``::
+
+        G = mean(g_1..g_k)       (sum with use_grad_mean=False)
+        micro-steps 1..k-1:  updates = 0, inner state unchanged
+        micro-step k:        (updates, inner_state) = opt.update(G, inner_state, params)
+
+    so with ``sgd`` or ``adam`` k micro-steps give exactly the step of one batch whose gradient
+    is ``mean(g_i)``. The inner update is evaluated under ``lax.cond`` only on the k-th
+    micro-step. ``MultiStepsState.gradient_step`` counts the real optimizer steps and
+    :meth:`has_updated` says whether the last call emitted one.
+
+    Use the instance directly (it has ``init`` and ``update``) or as a plain transform via
+    :meth:`gradient_transformation`.
+
+    Args:
+      opt: the wrapped optimizer.
+      every_k_schedule: the number of micro-steps per optimizer step: an int >= 1 or a
+        function of ``gradient_step`` (the number of optimizer steps so far) returning one.
+      use_grad_mean: average the accumulated gradients (default) instead of summing them.
+      should_skip_update_fn: optional ``fn(updates, gradient_step, params) -> (skip, skip_state)``
+        (e.g. :func:`skip_not_finite`); a skipped micro-step returns zero updates and leaves
+        the state (but ``skip_state``) unchanged, as if it never happened.
+      accumulator_dtype: dtype of ``acc_grads`` (default float32; ``None`` follows each param's
+        dtype). The accumulated mean is cast back to the gradients' dtype for the inner update.
+
+    Raises:
+      ValueError: when ``every_k_schedule`` is an int <= 0, or a schedule returns a concrete
+        value <= 0 while tracing.
+      TypeError: on a non-transform ``opt``, a non-callable ``should_skip_update_fn``, a
+        non-floating ``accumulator_dtype``, or a ``should_skip_update_fn`` result that is not a
+        scalar bool.
+
+    References:
+      Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour",
+      https://arxiv.org/abs/1706.02677, 2017.
+    """
+
+    def __init__(
+        self,
+        opt: GradientTransformation,
+        every_k_schedule: int | Callable[[Any], Any],
+        use_grad_mean: bool = True,
+        should_skip_update_fn: ShouldSkipUpdateFunction | None = None,
+        accumulator_dtype: Any = jnp.float32,
+    ) -> None:
+        where = "MultiSteps"
+        self._opt = as_gradient_transformation(opt, where=f"{where}: `opt`")
+        if callable(every_k_schedule):
+            self._every_k_schedule = every_k_schedule
+        else:
+            _checks.check_int("every_k_schedule", every_k_schedule, where=where, low=1)
+            k_const = int(every_k_schedule)
+            self._every_k_schedule = lambda step: k_const
+        _checks.check_callable("should_skip_update_fn", should_skip_update_fn, where=where, allow_none=True)
+        self._use_grad_mean = bool(use_grad_mean)
+        self._should_skip_update_fn = should_skip_update_fn if should_skip_update_fn is not None else _never_skip
+        self._accumulator_dtype = _checks.check_dtype("accumulator_dtype", accumulator_dtype, where=where)
+
+    @property
+    def inner_opt(self) -> GradientTransformation:
+        """The wrapped optimizer."""
+        return self._opt
+
+    def _k(self, gradient_step: Any) -> jax.Array:
+        k = self._every_k_schedule(gradient_step)
+        concrete = None
+        if not isinstance(k, jax.core.Tracer):
+            concrete = int(k)
+        if concrete is not None and concrete <= 0:
+            raise ValueError(
+                f"MultiSteps: `every_k_schedule` must give a number of micro-steps >= 1, got {concrete} "
+                f"at gradient_step {gradient_step!r:.40}."
+            )
+        return jnp.asarray(k).astype(jnp.int32)
+
+    def init(self, params: Params) -> MultiStepsState:
+        """The initial :class:`MultiStepsState`: zero counters and a zero accumulator."""
+        gradient_step = zero_count()
+        _, skip_state = self._should_skip_update_fn(_tree.tree_zeros_like(params), gradient_step, params)
+        return MultiStepsState(
+            mini_step=zero_count(),
+            gradient_step=gradient_step,
+            inner_opt_state=self._opt.init(params),
+            acc_grads=_tree.tree_zeros_like(params, self._accumulator_dtype),
+            skip_state=skip_state,
+        )
+
+    def update(
+        self, updates: Updates, state: MultiStepsState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, MultiStepsState]:
+        """Accumulates ``updates``; on the k-th micro-step returns the inner optimizer's updates."""
+        where = "MultiSteps.update"
+        _tree.check_same_structure(state.acc_grads, updates, "state.acc_grads", "updates", where=where)
+        k = self._k(state.gradient_step)
+        should_skip, skip_state = self._should_skip_update_fn(updates, state.gradient_step, params)
+        should_skip = jnp.asarray(should_skip)
+        if should_skip.shape != () or should_skip.dtype != jnp.bool_:
+            raise TypeError(
+                f"{where}: `should_skip_update_fn` must return a scalar bool as its first output, "
+                f"got {should_skip.dtype}{list(should_skip.shape)}."
+            )
+
+        n = state.mini_step
+        if self._use_grad_mean:
+
+            def accumulate(g: jax.Array, acc: jax.Array) -> jax.Array:
+                # A running mean keeps the accumulator on the gradients' scale for any k.
+                g = g.astype(acc.dtype)
+                return acc + (g - acc) / (n + 1).astype(acc.dtype)
+        else:
+
+            def accumulate(g: jax.Array, acc: jax.Array) -> jax.Array:
+                return acc + g.astype(acc.dtype)
+
+        acc_grads = jax.tree.map(accumulate, updates, state.acc_grads)
+        inner_input = jax.tree.map(lambda a, g: a.astype(g.dtype), acc_grads, updates)
+
+        def inner_update() -> tuple[Updates, Any]:
+            new_updates, new_inner = self._opt.update(inner_input, state.inner_opt_state, params, **extra_args)
+            # Both branches of lax.cond must agree on dtypes, so the new state keeps the old dtypes.
+            new_inner = jax.tree.map(
+                lambda new, old: jnp.asarray(new).astype(jnp.asarray(old).dtype), new_inner, state.inner_opt_state
+            )
+            return new_updates, new_inner
+
+        out_shape = jax.eval_shape(lambda: inner_update()[0])
+        zero_out = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape)
+
+        def emit(_: Any) -> tuple[Updates, MultiStepsState]:
+            new_updates, new_inner = inner_update()
+            return new_updates, MultiStepsState(
+                mini_step=zero_count(),
+                gradient_step=safe_increment(state.gradient_step),
+                inner_opt_state=new_inner,
+                acc_grads=jax.tree.map(jnp.zeros_like, acc_grads),
+                skip_state=skip_state,
+            )
+
+        def hold(_: Any) -> tuple[Updates, MultiStepsState]:
+            return zero_out, MultiStepsState(
+                mini_step=safe_increment(n),
+                gradient_step=state.gradient_step,
+                inner_opt_state=state.inner_opt_state,
+                acc_grads=acc_grads,
+                skip_state=skip_state,
+            )
+
+        def skip(_: Any) -> tuple[Updates, MultiStepsState]:
+            return zero_out, state._replace(skip_state=skip_state)
+
+        # branch 0: skip this micro-step, 1: accumulate only, 2: accumulate and run the optimizer.
+        # `>=` rather than `==`: a schedule that shrinks k mid-cycle still emits at once.
+        branch = jnp.where(should_skip, 0, jnp.where(n + 1 >= k, 2, 1))
+        return jax.lax.switch(branch, (skip, hold, emit), None)
+
+    def has_updated(self, state: MultiStepsState | Any) -> jax.Array:
+        """Whether the last ``update`` ran the inner optimizer (a scalar bool)."""
+        return jnp.logical_and(state.mini_step == 0, state.gradient_step > 0)
+
+    def gradient_transformation(self) -> GradientTransformation:
+        """This wrapper as a plain :class:`GradientTransformation` ``(init, update)`` pair."""
+        return GradientTransformation(self.init, self.update)
+
+
+class ApplyEvery(NamedTuple):
+    """State of :func:`apply_every` (named as in optax).
+
+    Attributes:
+      count: micro-steps since the last emission, modulo ``k`` (int32).
+      grad_acc: the running sum of updates of the current cycle.
+    """
+
+    count: Any
+    grad_acc: Any
+
+
+def apply_every(k: int = 1) -> GradientTransformation:
+    """Sums updates over ``k`` steps and emits the sum every ``k``-th step (zeros otherwise).
+
+    ``acc_t = g_t + (acc_{t-1} if t mod k != 0 else 0)``; ``u_t = acc_t`` when ``t mod k == k-1``
+    else ``0``. Unlike :class:`MultiSteps`, transforms before it in a chain still update
+    their state every step, so it is not equivalent to a k-times larger batch.
+
+    Args:
+      k: the period (int >= 1, default 1).
+
+    Returns:
+      A :class:`GradientTransformation` with :class:`ApplyEvery` state.
+
+    Raises:
+      ValueError: when ``k < 1``.
+    """
+    where = "apply_every"
+    if not isinstance(k, jax.core.Tracer):
+        _checks.check_int("k", k, where=where, low=1)
+
+    def init_fn(params: Params) -> ApplyEvery:
+        return ApplyEvery(count=zero_count(), grad_acc=_tree.tree_zeros_like(params))
+
+    def update_fn(
+        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ApplyEvery]:
+        del params, extra_args
+        _tree.check_same_structure(state.grad_acc, updates, "state.grad_acc", "updates", where=where)
+        phase = state.count % k
+        keep = phase != 0
+        emit = phase == k - 1
+        grad_acc = jax.tree.map(
+            lambda g, acc: jnp.where(keep, acc, jnp.zeros_like(acc)) + g.astype(acc.dtype), updates, state.grad_acc
+        )
+        out = jax.tree.map(lambda acc, g: jnp.where(emit, acc, jnp.zeros_like(acc)).astype(g.dtype), grad_acc, updates)
+        return out, ApplyEvery(count=safe_increment(state.count) % k, grad_acc=grad_acc)
+
+    return GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,95 @@
+"""Composition: ``chain`` and ``named_chain``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
+
+__all__ = ["chain", "named_chain"]
+
+
+def chain(*transforms: Any) -> GradientTransformation:
+    """Applies transforms one after the other; the state is the tuple of their states.
+
+    ``update`` passes the updates through each transform in order, forwarding ``params``
+    and every extra keyword argument to each. Foreign (e.g. optax) transforms are accepted:
+    one whose ``update`` takes no ``**extra_args`` is wrapped so that it ignores them.
+
+    Args:
+      *transforms: gradient transformations, applied in the given order.
+
+    Returns:
+      A :class:`GradientTransformation` whose state is ``tuple(t.init(params) for t in transforms)``.
+
+    Raises:
+      TypeError: when an argument is not a transform, naming its position.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.scale(-0.1))
+      >>> updates, _ = tx.update({"w": jnp.array([3.0, 4.0])}, tx.init({"w": jnp.zeros(2)}))
+      >>> updates["w"]
+      Array([-0.06, -0.08], dtype=float32)
+    """
+    members = tuple(as_gradient_transformation(t, where=f"chain: argument {i}") for i, t in enumerate(transforms))
+
+    def init_fn(params: Params) -> tuple[Any, ...]:
+        return tuple(t.init(params) for t in members)
+
+    def update_fn(
+        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, tuple[Any, ...]]:
+        if not isinstance(state, tuple) or len(state) != len(members):
+            raise ValueError(
+                f"chain: expected a state tuple of {len(members)} member states (from this chain's init), "
+                f"got {type(state).__name__} of length {len(state) if isinstance(state, tuple) else 'n/a'}."
+            )
+        new_states = []
+        for t, s in zip(members, state, strict=True):
+            updates, s = t.update(updates, s, params, **extra_args)
+            new_states.append(s)
+        return updates, tuple(new_states)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def named_chain(*named_transforms: tuple[str, Any]) -> GradientTransformation:
+    """Like :func:`chain`, but the state is a dict keyed by each transform's name.
+
+    Args:
+      *named_transforms: ``(name, transform)`` pairs; names must be unique strings.
+
+    Returns:
+      A :class:`GradientTransformation` whose state is ``{name: state}``.
+
+    Raises:
+      TypeError: when an argument is not a ``(str, transform)`` pair, naming its position.
+      ValueError: when a name repeats.
+    """
+    names: list[str] = []
+    members: list[GradientTransformation] = []
+    for i, item in enumerate(named_transforms):
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+            raise TypeError(f"named_chain: argument {i} must be a (name, transform) pair, got {item!r:.80}.")
+        name, tx = item
+        if name in names:
+            raise ValueError(f"named_chain: the name {name!r} is used twice (arguments {names.index(name)} and {i}).")
+        names.append(name)
+        members.append(as_gradient_transformation(tx, where=f"named_chain: argument {i} ({name!r})"))
+
+    def init_fn(params: Params) -> dict[str, Any]:
+        return {name: t.init(params) for name, t in zip(names, members, strict=True)}
+
+    def update_fn(
+        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, dict[str, Any]]:
+        if not isinstance(state, dict) or set(state) != set(names):
+            found = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"named_chain: expected a state dict with keys {names}, got {found}.")
+        new_state = {}
+        for name, t in zip(names, members, strict=True):
+            updates, new_state[name] = t.update(updates, state[name], params, **extra_args)
+        return updates, new_state
+
+    return GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,418 @@
+"""Elementary schedules: constant, polynomial/linear, piecewise, exponential, cosine, and joins.
+
+A schedule is a pure function ``step -> value``. ``step`` may be a Python number or a traced
+int32 scalar, so every schedule here is jit-safe: Python control flow depends only on the
+constructor's arguments, never on the step. Values are computed in the default float dtype
+(float32, or float64 when ``jax_enable_x64`` is on) and returned as a scalar array.
+
+Constructors validate their arguments at once and raise ``ValueError`` naming the argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._base import Schedule
+
+__all__ = [
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "exponential_decay",
+    "join_schedules",
+    "linear_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+]
+
+
+def float_dtype() -> Any:
+    """The dtype schedules compute in: float64 when x64 is enabled, else float32."""
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
+def as_float(x: Any) -> jax.Array:
+    """``x`` (a number, array or tracer) as a schedule-dtype array."""
+    return jnp.asarray(x).astype(float_dtype())
+
+
+def check_steps(name: str, value: Any, *, where: str, allow_zero: bool = False) -> float:
+    """A step count must be a finite real number, positive (or non-negative with ``allow_zero``)."""
+    x = _checks.check_scalar(name, value, where=where)
+    if x is None:
+        raise ValueError(f"{where}: `{name}` must be a concrete number of steps, not a traced value.")
+    if x != x or x in (float("inf"), float("-inf")) or x < 0 or (x == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{where}: `{name}` must be a finite number of steps {bound}, got {value!r}.")
+    return x
+
+
+def _check_value(name: str, value: Any, *, where: str) -> None:
+    # Values may be traced (a schedule built inside jit), so only concrete ones are checked.
+    _checks.check_scalar(name, value, where=where)
+
+
+def _boundaries_and_scales(
+    boundaries_and_scales: Mapping[Any, Any] | None, *, where: str
+) -> tuple[list[float], list[float]]:
+    if boundaries_and_scales is None:
+        return [], []
+    if not isinstance(boundaries_and_scales, Mapping):
+        raise TypeError(
+            f"{where}: `boundaries_and_scales` must be a dict {{step: scale}}, got {type(boundaries_and_scales).__name__}."
+        )
+    items = []
+    for step, scale in boundaries_and_scales.items():
+        b = check_steps("boundaries_and_scales", step, where=where, allow_zero=True)
+        s = _checks.check_scalar("boundaries_and_scales", scale, where=where)
+        if s is not None and s < 0:
+            raise ValueError(f"{where}: `boundaries_and_scales` must have non-negative scales, got {scale!r} at {step}.")
+        items.append((b, scale))
+    items.sort(key=lambda kv: kv[0])
+    return [b for b, _ in items], [s for _, s in items]
+
+
+def constant_schedule(value: Any) -> Schedule:
+    """A schedule that returns ``value`` at every step.
+
+    Args:
+      value: the constant (a number or a scalar array).
+
+    Returns:
+      A schedule ``step -> value``.
+
+    Examples:
+      >>> import gradtx
+      >>> float(gradtx.constant_schedule(0.5)(1000))
+      0.5
+    """
+    _check_value("value", value, where="constant_schedule")
+
+    def schedule(count: Any) -> jax.Array:
+        del count
+        return as_float(value)
+
+    return schedule
+
+
+def polynomial_schedule(init_value: Any, end_value: Any, power: Any, transition_steps: int, transition_begin: int = 0) -> Schedule:
+    r"""Polynomial transition from ``init_value`` to ``end_value``.
+
+    .. math::
+      v(t) = (I - E)\,\Bigl(1 - \tfrac{\min(\max(t - B, 0), T)}{T}\Bigr)^{P} + E
+
+    Held at ``I`` for ``t <= B`` and at ``E`` for ``t >= B + T``. With ``E = 0`` this is
+    torch's ``PolynomialLR(total_iters=T, power=P)`` times the base learning rate.
+
+    Args:
+      init_value: value ``I`` before and at ``transition_begin``.
+      end_value: value ``E`` from ``transition_begin + transition_steps`` on.
+      power: the exponent ``P`` of the polynomial.
+      transition_steps: the length ``T`` of the transition, > 0.
+      transition_begin: steps ``B`` to hold ``init_value`` before the transition, >= 0 (default 0).
+
+    Returns:
+      A schedule ``step -> value``.
+
+    Raises:
+      ValueError: when ``transition_steps <= 0`` or ``transition_begin < 0`` (optax silently
+        returns a constant or clamps instead).
+    """
+    where = "polynomial_schedule"
+    for name, v in (("init_value", init_value), ("end_value", end_value), ("power", power)):
+        _check_value(name, v, where=where)
+    steps = check_steps("transition_steps", transition_steps, where=where)
+    begin = check_steps("transition_begin", transition_begin, where=where, allow_zero=True)
+
+    def schedule(count: Any) -> jax.Array:
+        t = jnp.clip(as_float(count) - begin, 0.0, steps)
+        frac = 1.0 - t / steps
+        return (as_float(init_value) - as_float(end_value)) * frac ** as_float(power) + as_float(end_value)
+
+    return schedule
+
+
+def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, transition_begin: int = 0) -> Schedule:
+    r"""Linear transition from ``init_value`` to ``end_value``: a polynomial schedule with power 1.
+
+    .. math::
+      v(t) = I + (E - I)\,\tfrac{\min(\max(t - B, 0), T)}{T}
+
+    Equals torch's ``LinearLR(start_factor=I/lr, end_factor=E/lr, total_iters=T)`` times ``lr``.
+
+    Args:
+      init_value: value ``I`` up to ``transition_begin``.
+      end_value: value ``E`` from ``transition_begin + transition_steps`` on.
+      transition_steps: the length ``T`` of the transition, > 0.
+      transition_begin: steps ``B`` to hold ``init_value`` first, >= 0 (default 0).
+
+    Returns:
+      A schedule ``step -> value``.
+
+    Raises:
+      ValueError: when ``transition_steps <= 0`` or ``transition_begin < 0``.
+
+    Examples:
+      >>> import gradtx
+      >>> s = gradtx.linear_schedule(1.0, 0.0, transition_steps=4)
+      >>> [float(s(t)) for t in range(6)]
+      [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
+    where = "linear_schedule"
+    for name, v in (("init_value", init_value), ("end_value", end_value)):
+        _check_value(name, v, where=where)
+    steps = check_steps("transition_steps", transition_steps, where=where)
+    begin = check_steps("transition_begin", transition_begin, where=where, allow_zero=True)
+
+    def schedule(count: Any) -> jax.Array:
+        frac = jnp.clip(as_float(count) - begin, 0.0, steps) / steps
+        return as_float(init_value) + (as_float(end_value) - as_float(init_value)) * frac
+
+    return schedule
+
+
+def piecewise_constant_schedule(init_value: Any, boundaries_and_scales: dict[int, float] | None = None) -> Schedule:
+    r"""Step decay: ``init_value`` times the product of every scale whose boundary has been reached.
+
+    .. math::
+      v(t) = I \prod_{b_i \le t} s_i
+
+    The scale applies from the boundary step itself on, as torch's ``MultiStepLR(milestones,
+    gamma)`` does (``{m: gamma for m in milestones}``); ``StepLR(step_size, gamma)`` is
+    ``{k * step_size: gamma for k in 1..}`` or ``exponential_decay(..., staircase=True)``.
+
+    Args:
+      init_value: the value before the first boundary.
+      boundaries_and_scales: ``{step: scale}``; steps >= 0, scales >= 0 (default ``None``: constant).
+
+    Returns:
+      A schedule ``step -> value``.
+
+    Raises:
+      ValueError: on a negative boundary or a negative scale.
+    """
+    where = "piecewise_constant_schedule"
+    _check_value("init_value", init_value, where=where)
+    bounds, scales = _boundaries_and_scales(boundaries_and_scales, where=where)
+
+    def schedule(count: Any) -> jax.Array:
+        t = as_float(count)
+        value = as_float(init_value)
+        for b, s in zip(bounds, scales):
+            value = jnp.where(t >= b, value * as_float(s), value)
+        return value
+
+    return schedule
+
+
+def exponential_decay(
+    init_value: Any,
+    transition_steps: int,
+    decay_rate: float,
+    transition_begin: int = 0,
+    staircase: bool = False,
+    end_value: Any = None,
+) -> Schedule:
+    r"""Continuous or staircase exponential decay.
+
+    .. math::
+      v(t) = I \cdot r^{p},\quad p = \tfrac{t - B}{T}\ (\lfloor\cdot\rfloor \text{ when staircase}),
+      \quad v(t) = I \text{ for } t \le B
+
+    then bounded by ``end_value`` (a floor when ``r < 1``, a ceiling when ``r > 1``). torch's
+    ``ExponentialLR(gamma)`` is ``exponential_decay(lr, 1, gamma)``; ``StepLR(step_size, gamma)``
+    is ``exponential_decay(lr, step_size, gamma, staircase=True)``.
+
+    Args:
+      init_value: the value ``I`` up to ``transition_begin``.
+      transition_steps: ``T`` > 0, the steps over which the value is multiplied by ``decay_rate`` once.
+      decay_rate: ``r`` > 0.
+      transition_begin: ``B`` >= 0, steps to hold ``init_value`` first (default 0).
+      staircase: decay in discrete jumps every ``transition_steps`` (default ``False``).
+      end_value: optional bound on the decayed value (default ``None``).
+
+    Returns:
+      A schedule ``step -> value``.
+
+    Raises:
+      ValueError: when ``transition_steps <= 0``, ``decay_rate <= 0`` or ``transition_begin < 0``
+        (optax returns a constant for the first two and clamps the last).
+    """
+    where = "exponential_decay"
+    _check_value("init_value", init_value, where=where)
+    steps = check_steps("transition_steps", transition_steps, where=where)
+    begin = check_steps("transition_begin", transition_begin, where=where, allow_zero=True)
+    rate = _checks.check_scalar("decay_rate", decay_rate, where=where)
+    if rate is None or rate <= 0:
+        raise ValueError(f"{where}: `decay_rate` must be a concrete number > 0, got {decay_rate!r}.")
+    if end_value is not None:
+        _check_value("end_value", end_value, where=where)
+    clip = jnp.maximum if rate < 1.0 else jnp.minimum
+
+    def schedule(count: Any) -> jax.Array:
+        elapsed = as_float(count) - begin
+        p = elapsed / steps
+        if staircase:
+            p = jnp.floor(p)
+        init = as_float(init_value)
+        value = jnp.where(elapsed <= 0, init, init * jnp.power(as_float(rate), jnp.maximum(p, 0.0)))
+        if end_value is not None:
+            value = clip(value, as_float(end_value))
+        return value
+
+    return schedule
+
+
+def cosine_decay_schedule(init_value: Any, decay_steps: int, alpha: Any = 0.0, exponent: Any = 1.0) -> Schedule:
+    r"""Cosine decay from ``init_value`` to ``alpha * init_value`` over ``decay_steps``, then held.
+
+    .. math::
+      v(t) = I\,\Bigl[(1 - \alpha)\,\bigl(\tfrac{1}{2}(1 + \cos(\pi \min(t, T)/T))\bigr)^{p} + \alpha\Bigr]
+
+    Within ``0 <= t <= T`` this is torch's ``CosineAnnealingLR(T_max=T, eta_min=alpha * I)``
+    (torch's curve rises again after ``T_max``; this one stays at ``alpha * I``).
+
+    Args:
+      init_value: the value ``I`` at step 0.
+      decay_steps: ``T`` > 0.
+      alpha: the final value as a fraction of ``init_value`` (default 0.0).
+      exponent: ``p``, applied to the cosine factor (default 1.0).
+
+    Returns:
+      A schedule ``step -> value``.
+
+    Raises:
+      ValueError: when ``decay_steps <= 0``.
+
+    References:
+      Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",
+      https://arxiv.org/abs/1608.03983, 2017.
+    """
+    where = "cosine_decay_schedule"
+    for name, v in (("init_value", init_value), ("alpha", alpha), ("exponent", exponent)):
+        _check_value(name, v, where=where)
+    steps = check_steps("decay_steps", decay_steps, where=where)
+
+    def schedule(count: Any) -> jax.Array:
+        t = jnp.minimum(as_float(count), steps)
+        cosine = jnp.maximum(0.5 * (1.0 + jnp.cos(jnp.pi * t / steps)), 0.0)
+        a = as_float(alpha)
+        return as_float(init_value) * ((1.0 - a) * cosine ** as_float(exponent) + a)
+
+    return schedule
+
+
+def interpolate(kind: str, bounds: Sequence[float], values: Sequence[Any]) -> Schedule:
+    """Linear or cosine interpolation through the knots ``(bounds[i], values[i])``; held after the last.
+
+    ``bounds`` must be sorted; segments of zero length jump. Before ``bounds[0]`` the value is
+    ``values[0]``.
+    """
+
+    def schedule(count: Any) -> jax.Array:
+        t = as_float(count)
+        value = as_float(values[0])
+        for (b0, b1), (v0, v1) in zip(zip(bounds[:-1], bounds[1:]), zip(values[:-1], values[1:])):
+            if b1 <= b0:
+                value = jnp.where(t >= b1, as_float(v1), value)
+                continue
+            pct = jnp.clip((t - b0) / (b1 - b0), 0.0, 1.0)
+            start, end = as_float(v0), as_float(v1)
+            if kind == "linear":
+                seg = start + (end - start) * pct
+            else:
+                seg = end + (start - end) * 0.5 * (1.0 + jnp.cos(jnp.pi * pct))
+            value = jnp.where(t >= b0, seg, value)
+        return value
+
+    return schedule
+
+
+def piecewise_interpolate_schedule(
+    interpolate_type: str, init_value: Any, boundaries_and_scales: dict[int, float] | None = None
+) -> Schedule:
+    r"""Linear or cosine interpolation between values that are scaled at each boundary.
+
+    The knots are ``(0, I)`` and ``(b_k, I \prod_{i \le k} s_i)``; between two knots the value
+    moves linearly, or along half a cosine (``interpolate_type="cosine"``); after the last knot
+    it is held.
+
+    Args:
+      interpolate_type: ``"linear"`` or ``"cosine"``.
+      init_value: the value ``I`` at step 0.
+      boundaries_and_scales: ``{step: scale}``; steps >= 0, scales >= 0 (default ``None``: constant).
+
+    Returns:
+      A schedule ``step -> value``.
+
+    Raises:
+      ValueError: on an unknown ``interpolate_type``, a negative boundary or a negative scale.
+
+    Examples:
+      >>> import gradtx
+      >>> s = gradtx.piecewise_interpolate_schedule("linear", 1.0, {4: 0.5})
+      >>> [float(s(t)) for t in (0, 2, 4, 9)]
+      [1.0, 0.75, 0.5, 0.5]
+    """
+    where = "piecewise_interpolate_schedule"
+    if interpolate_type not in ("linear", "cosine"):
+        raise ValueError(f"{where}: `interpolate_type` must be 'linear' or 'cosine', got {interpolate_type!r}.")
+    _check_value("init_value", init_value, where=where)
+    bounds, scales = _boundaries_and_scales(boundaries_and_scales, where=where)
+    values: list[Any] = [init_value]
+    for s in scales:
+        values.append(values[-1] * s)
+    return interpolate(interpolate_type, [0.0, *bounds], values)
+
+
+def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
+    r"""Runs ``schedules[i]`` from ``boundaries[i-1]`` on, with its step counted from that boundary.
+
+    .. math::
+      v(t) = s_k(t - b_{k-1}) \quad\text{for } b_{k-1} \le t < b_k \quad (b_{-1} = 0)
+
+    Args:
+      schedules: ``n`` schedules.
+      boundaries: ``n - 1`` sorted steps >= 0 where the next schedule takes over.
+
+    Returns:
+      A schedule ``step -> value``.
+
+    Raises:
+      ValueError: when the lengths do not match, or a boundary is negative or out of order.
+      TypeError: when a schedule is not callable.
+    """
+    where = "join_schedules"
+    schedules = list(schedules)
+    boundaries = list(boundaries)
+    if not schedules:
+        raise ValueError(f"{where}: `schedules` must not be empty.")
+    for i, s in enumerate(schedules):
+        _checks.check_callable(f"schedules[{i}]", s, where=where)
+    if len(boundaries) != len(schedules) - 1:
+        raise ValueError(
+            f"{where}: `boundaries` must have one entry fewer than `schedules` ({len(schedules) - 1}), "
+            f"got {len(boundaries)}."
+        )
+    previous = 0.0
+    for i, b in enumerate(boundaries):
+        x = check_steps(f"boundaries[{i}]", b, where=where, allow_zero=True)
+        if x < previous:
+            raise ValueError(f"{where}: `boundaries` must be sorted ascending, got {boundaries!r}.")
+        previous = x
+
+    def schedule(count: Any) -> jax.Array:
+        value = as_float(schedules[0](count))
+        for b, s in zip(boundaries, schedules[1:]):
+            # Subtract in the step's own dtype so that integer steps stay exact.
+            shifted = count - b if isinstance(b, int) else as_float(count) - b
+            value = jnp.where(as_float(count) < b, value, as_float(s(shifted)))
+        return value
+
+    return schedule
+

@@ -1,0 +1,206 @@
+"""Pytree helpers and the one path-aware check that every transform runs while tracing.
+
+Errors name the tree path the way ``jax.tree_util.keystr`` prints it, e.g.
+``['dense']['kernel']``, and show both sides, so a mismatch never surfaces later as a
+broadcasting error deep inside jax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "check_float_leaves",
+    "check_same_structure",
+    "global_norm",
+    "leaf_dtype",
+    "path_str",
+    "require_params",
+    "standard_promote",
+    "tree_cast",
+    "tree_zeros_like",
+]
+
+
+def path_str(path: Sequence[Any]) -> str:
+    """The printable form of a key path, e.g. ``['dense']['kernel']``; ``<root>`` when empty."""
+    text = jax.tree_util.keystr(tuple(path))
+    return text if text else "<root>"
+
+
+def _describe(leaf: Any) -> str:
+    if leaf is None:
+        return "None"
+    shape = getattr(leaf, "shape", None)
+    dtype = getattr(leaf, "dtype", None)
+    if shape is None or dtype is None:
+        return f"{type(leaf).__name__} {leaf!r:.40}"
+    return f"{np.dtype(dtype).name}{list(shape)}"
+
+
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
+def check_same_structure(
+    expected: Any,
+    found: Any,
+    expected_name: str,
+    found_name: str,
+    *,
+    where: str,
+    check_shapes: bool = True,
+    check_dtypes: bool = False,
+) -> None:
+    """Raises ``ValueError`` naming the first path where two trees differ.
+
+    Compares tree structure, then (optionally) each leaf's shape and dtype. Runs in Python
+    while tracing, so it costs nothing in the compiled step.
+
+    Args:
+      expected: the reference tree (usually the params or the state's statistics).
+      found: the tree to check (usually the updates).
+      expected_name: how the message calls ``expected``, e.g. ``"params"``.
+      found_name: how the message calls ``found``, e.g. ``"updates"``.
+      where: the name of the caller, prefixed to the message.
+      check_shapes: compare leaf shapes too.
+      check_dtypes: compare leaf dtypes too.
+
+    Raises:
+      ValueError: on the first difference, naming the path and both sides.
+    """
+    expected_leaves, expected_def = jax.tree_util.tree_flatten_with_path(expected, is_leaf=_is_none)
+    found_leaves, found_def = jax.tree_util.tree_flatten_with_path(found, is_leaf=_is_none)
+    if expected_def != found_def:
+        expected_paths = [path for path, _ in expected_leaves]
+        found_paths = [path for path, _ in found_leaves]
+        found_set, expected_set = set(found_paths), set(expected_paths)
+        missing = [p for p in expected_paths if p not in found_set]
+        extra = [p for p in found_paths if p not in expected_set]
+        parts = []
+        if missing:
+            parts.append(f"{found_name} has no leaf at {path_str(missing[0])} where {expected_name} has one")
+        if extra:
+            parts.append(f"{found_name} has a leaf at {path_str(extra[0])} that {expected_name} lacks")
+        if not parts:  # same leaf paths, different node types (dict vs. FrozenDict, tuple vs. list, ...)
+            parts.append(f"same leaf paths but different containers: {expected_def} vs {found_def}")
+        detail = "; ".join(parts)
+        raise ValueError(f"{where}: the structure of {found_name} does not match {expected_name}: {detail}.")
+    if not (check_shapes or check_dtypes):
+        return
+    for (path, e_leaf), (_, f_leaf) in zip(expected_leaves, found_leaves, strict=True):
+        if e_leaf is None or f_leaf is None:
+            continue
+        e_shape, f_shape = getattr(e_leaf, "shape", None), getattr(f_leaf, "shape", None)
+        if check_shapes and e_shape is not None and f_shape is not None and tuple(e_shape) != tuple(f_shape):
+            raise ValueError(
+                f"{where}: shape mismatch at {path_str(path)}: {expected_name} has "
+                f"{_describe(e_leaf)}, {found_name} has {_describe(f_leaf)}."
+            )
+        e_dtype, f_dtype = getattr(e_leaf, "dtype", None), getattr(f_leaf, "dtype", None)
+        if check_dtypes and e_dtype is not None and f_dtype is not None and np.dtype(e_dtype) != np.dtype(f_dtype):
+            raise ValueError(
+                f"{where}: dtype mismatch at {path_str(path)}: {expected_name} has "
+                f"{_describe(e_leaf)}, {found_name} has {_describe(f_leaf)}."
+            )
+
+
+def check_float_leaves(tree: Any, name: str, *, where: str, allow_complex: bool = True) -> None:
+    """Raises ``TypeError`` naming the first leaf that is not a floating (or complex) array.
+
+    Integer or boolean params cannot be trained by gradient steps; catching them here gives
+    a clear message instead of a silent truncation of every update to zero.
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None:
+            dtype = jnp.asarray(leaf).dtype
+        ok = jnp.issubdtype(dtype, jnp.floating) or (allow_complex and jnp.issubdtype(dtype, jnp.complexfloating))
+        if not ok:
+            kinds = "floating or complex" if allow_complex else "floating"
+            raise TypeError(
+                f"{where}: {name} must have {kinds} leaves, but {name}{path_str(path)} is {_describe(leaf)}."
+            )
+
+
+def require_params(params: Any, *, where: str) -> None:
+    """Raises ``ValueError`` when a transform that reads the params is called without them."""
+    if params is None:
+        raise ValueError(
+            f"{where} needs the current params: call `update(updates, state, params)` with `params` set."
+        )
+
+
+def leaf_dtype(leaf: Any) -> Any:
+    """The dtype of an array, a ``jax.ShapeDtypeStruct``, or a Python scalar."""
+    dtype = getattr(leaf, "dtype", None)
+    return dtype if dtype is not None else jnp.asarray(leaf).dtype
+
+
+def tree_zeros_like(tree: Any, dtype: Any = None) -> Any:
+    """Zeros with each leaf's shape, and ``dtype`` if given (else the leaf's dtype).
+
+    Works on ``jax.ShapeDtypeStruct`` leaves, so that ``init`` runs on abstract params.
+    """
+    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype if dtype is not None else leaf_dtype(x)), tree)
+
+
+def tree_full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
+    """Like :func:`tree_zeros_like`, filled with ``fill_value``."""
+    return jax.tree.map(
+        lambda x: jnp.full(jnp.shape(x), fill_value, dtype if dtype is not None else leaf_dtype(x)), tree
+    )
+
+
+def tree_cast(tree: Any, dtype: Any) -> Any:
+    """Casts every leaf to ``dtype``; ``dtype=None`` returns the tree unchanged."""
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda x: jnp.asarray(x).astype(dtype), tree)
+
+
+def standard_promote(*dtypes: Any) -> Any:
+    """The dtype that standard jax promotion gives, also when strict promotion is on.
+
+    Library code promotes explicitly (then casts) so that it runs under
+    ``jax_numpy_dtype_promotion="strict"`` as well as under the default mode.
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.result_type(*dtypes)
+
+
+def _norm_dtype(dtype: Any) -> Any:
+    # Accumulate squares in at least float32: a bf16/fp16 sum of squares over millions of
+    # entries loses all precision or overflows (fp16 max is 65504).
+    real = jnp.finfo(dtype).dtype if jnp.issubdtype(dtype, jnp.complexfloating) else dtype
+    if not jnp.issubdtype(real, jnp.floating):
+        return jnp.float32
+    return standard_promote(real, jnp.float32)
+
+
+def global_norm(tree: Any) -> jax.Array:
+    """The l2 norm of all leaves together: ``sqrt(sum_i |x_i|^2)``.
+
+    Squares are summed in at least float32 (float64 leaves stay float64); complex leaves
+    contribute ``|x|^2``. The result has that accumulation dtype.
+    """
+    leaves = [jnp.asarray(x) for x in jax.tree.leaves(tree)]
+    if not leaves:
+        return jnp.zeros([], jnp.float32)
+    acc_dtype = standard_promote(*[_norm_dtype(x.dtype) for x in leaves])
+    total = jnp.zeros([], acc_dtype)
+    for x in leaves:
+        magnitude = jnp.abs(x) if jnp.issubdtype(x.dtype, jnp.complexfloating) else x
+        magnitude = magnitude.astype(acc_dtype)
+        total = total + jnp.sum(magnitude * magnitude)
+    return jnp.sqrt(total)
+
+
+def tree_map_with_path_str(fn: Callable[[str, Any], Any], tree: Any) -> Any:
+    """``jax.tree.map`` whose function also receives the printable path of each leaf."""
+    return jax.tree_util.tree_map_with_path(lambda path, x: fn(path_str(path), x), tree)

@@ -1,0 +1,273 @@
+"""The Adam family: Adam (and NAdam via ``nesterov``), AdaMax, RAdam."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
+from gradtx.transforms import _moments as m
+
+__all__ = ["ScaleByAdamState", "scale_by_adam", "scale_by_adamax", "scale_by_radam"]
+
+
+class ScaleByAdamState(NamedTuple):
+    """State of :func:`scale_by_adam`, :func:`scale_by_adamax` and :func:`scale_by_radam`.
+
+    Attributes:
+      count: steps taken (scalar int32, saturating).
+      mu: first moment, shaped like the params.
+      nu: second moment (AdaMax: the infinity norm), shaped like the params.
+    """
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+
+
+def _check_betas(where: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> None:
+    _checks.check_in_range("b1", b1, 0.0, 1.0, where=where, high_inclusive=False)
+    _checks.check_in_range("b2", b2, 0.0, 1.0, where=where, high_inclusive=False)
+    _checks.check_non_negative("eps", eps, where=where)
+    _checks.check_non_negative("eps_root", eps_root, where=where)
+
+
+def _moments_leaf(
+    g: jax.Array, mu: jax.Array, nu: jax.Array, b1: Any, b2: Any
+) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array]:
+    """First and (real) second moment of one leaf, in its compute dtype."""
+    dtype = m.compute_dtype(g.dtype)
+    rdt = m.real_dtype(dtype)
+    gc = g.astype(dtype)
+    b1c = m.as_dtype(b1, dtype)
+    b2r = m.as_dtype(b2, rdt)
+    mu_new = b1c * mu.astype(dtype) + (1 - b1c) * gc
+    nu_new = b2r * m.real_part(nu.astype(dtype)) + (1 - b2r) * m.abs_sq(gc)
+    return dtype, rdt, gc, mu_new, nu_new
+
+
+def _mu_hat(
+    gc: jax.Array, mu_new: jax.Array, b1: Any, count: jax.Array, dtype: Any, rdt: Any, nesterov: bool
+) -> jax.Array:
+    """The bias-corrected first moment; Dozat's NAdam look-ahead when ``nesterov``."""
+    if nesterov:
+        b1c = m.as_dtype(b1, dtype)
+        next_corr = m.bias_correction(b1, safe_increment(count), rdt).astype(dtype)
+        corr = m.bias_correction(b1, count, rdt).astype(dtype)
+        return b1c * mu_new / next_corr + (1 - b1c) * gc / corr
+    return mu_new / m.bias_correction(b1, count, rdt).astype(dtype)
+
+
+def _init_adam(where: str, mu_dtype: Any, nu_dtype: Any) -> Any:
+    def init_fn(params: Params) -> ScaleByAdamState:
+        m.check_init_params(params, where=where)
+        return ScaleByAdamState(
+            count=zero_count(), mu=m.state_zeros(params, mu_dtype), nu=m.state_zeros(params, nu_dtype)
+        )
+
+    return init_fn
+
+
+def scale_by_adam(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
+    """Rescales updates by Adam's bias-corrected moment estimates.
+
+    .. math::
+       m_t = \\beta_1 m_{t-1} + (1-\\beta_1) g_t, \\quad
+       v_t = \\beta_2 v_{t-1} + (1-\\beta_2) |g_t|^2, \\\\
+       \\hat m_t = m_t / (1-\\beta_1^t), \\quad \\hat v_t = v_t / (1-\\beta_2^t), \\quad
+       u_t = \\hat m_t / (\\sqrt{\\hat v_t + \\epsilon_{root}} + \\epsilon).
+
+    With ``nesterov=True`` (NAdam, Dozat's form) :math:`\\hat m_t` is replaced by
+    :math:`\\beta_1 m_t / (1-\\beta_1^{t+1}) + (1-\\beta_1) g_t / (1-\\beta_1^t)`.
+    Complex leaves use :math:`|g|^2` for the second moment.
+
+    Args:
+      b1: first-moment decay in ``[0, 1)``. Default 0.9.
+      b2: second-moment decay in ``[0, 1)``. Default 0.999.
+      eps: added outside the square root, ``>= 0``. Default 1e-8.
+      eps_root: added inside the square root, ``>= 0``. Default 0.
+      mu_dtype: dtype of :math:`m`; ``None`` uses each param's dtype.
+      nesterov: NAdam's look-ahead momentum. Default ``False``.
+      nu_dtype: dtype of :math:`v` (a gradtx extension; keyword-only); ``None`` uses each
+        param's dtype.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdamState`.
+
+    Raises:
+      ValueError: when ``b1``/``b2`` lie outside ``[0, 1)`` or ``eps``/``eps_root`` are negative.
+      TypeError: when ``mu_dtype``/``nu_dtype`` are not floating dtypes.
+
+    References:
+      Kingma and Ba, "Adam: A Method for Stochastic Optimization", https://arxiv.org/abs/1412.6980, 2014.
+      Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop, 2016.
+    """
+    where = "scale_by_adam"
+    _check_betas(where, b1, b2, eps, eps_root)
+    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+    nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
+
+    def update_fn(
+        updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByAdamState]:
+        del extra_args
+        m.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
+        count = safe_increment(state.count)
+
+        def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+            dtype, rdt, gc, mu_new, nu_new = _moments_leaf(g, mu, nu, b1, b2)
+            mu_hat = _mu_hat(gc, mu_new, b1, count, dtype, rdt, nesterov)
+            nu_hat = nu_new / m.bias_correction(b2, count, rdt)
+            denom = jnp.sqrt(nu_hat + m.as_dtype(eps_root, rdt)) + m.as_dtype(eps, rdt)
+            u = mu_hat / denom.astype(dtype)
+            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        new_updates, mu, nu = m.unzip(updates, out, 3)
+        return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(_init_adam(where, mu_dtype, nu_dtype), update_fn)
+
+
+def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
+    """Rescales updates by AdaMax's infinity-norm second moment.
+
+    .. math::
+       m_t = \\beta_1 m_{t-1} + (1-\\beta_1) g_t, \\quad
+       v_t = \\max(\\beta_2 v_{t-1}, |g_t| + \\epsilon), \\quad
+       u_t = \\frac{m_t}{(1-\\beta_1^t)\\, v_t}.
+
+    ``eps`` sits inside the max (as in optax), so a zero gradient gives a finite zero update.
+
+    Args:
+      b1: first-moment decay in ``[0, 1)``. Default 0.9.
+      b2: infinity-norm decay in ``[0, 1)``. Default 0.999.
+      eps: ``>= 0``. Default 1e-8.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdamState`.
+
+    Raises:
+      ValueError: when ``b1``/``b2`` lie outside ``[0, 1)`` or ``eps`` is negative.
+
+    References:
+      Kingma and Ba, "Adam: A Method for Stochastic Optimization" (section 7.1),
+      https://arxiv.org/abs/1412.6980, 2014.
+    """
+    where = "scale_by_adamax"
+    _check_betas(where, b1, b2, eps)
+
+    def update_fn(
+        updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByAdamState]:
+        del extra_args
+        m.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
+        count = safe_increment(state.count)
+
+        def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+            dtype = m.compute_dtype(g.dtype)
+            rdt = m.real_dtype(dtype)
+            gc = g.astype(dtype)
+            b1c = m.as_dtype(b1, dtype)
+            mu_new = b1c * mu.astype(dtype) + (1 - b1c) * gc
+            nu_new = jnp.maximum(
+                m.as_dtype(b2, rdt) * m.real_part(nu.astype(dtype)), jnp.abs(gc).astype(rdt) + m.as_dtype(eps, rdt)
+            )
+            corr = m.bias_correction(b1, count, rdt)
+            # A zero infinity norm only arises with eps == 0 and an all-zero gradient history.
+            safe_nu = jnp.where(nu_new == 0, jnp.ones_like(nu_new), nu_new)
+            u = mu_new / (corr * safe_nu).astype(dtype)
+            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        new_updates, mu, nu = m.unzip(updates, out, 3)
+        return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(_init_adam(where, None, None), update_fn)
+
+
+def scale_by_radam(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    threshold: Any = 5.0,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    """Rescales updates by Rectified Adam: Adam once the variance is tractable, momentum before.
+
+    .. math::
+       \\rho_\\infty = \\frac{2}{1-\\beta_2} - 1, \\quad
+       \\rho_t = \\rho_\\infty - \\frac{2 t \\beta_2^t}{1-\\beta_2^t}, \\quad
+       r_t = \\sqrt{\\frac{(\\rho_t-4)(\\rho_t-2)\\rho_\\infty}{(\\rho_\\infty-4)(\\rho_\\infty-2)\\rho_t}}, \\\\
+       u_t = r_t\\, \\hat m_t / (\\sqrt{\\hat v_t + \\epsilon_{root}} + \\epsilon)
+       \\ \\text{if } \\rho_t \\ge \\text{threshold}, \\text{ else } u_t = \\hat m_t,
+
+    with :math:`\\hat m_t, \\hat v_t` as in :func:`scale_by_adam`.
+
+    Args:
+      b1: first-moment decay in ``[0, 1)``. Default 0.9.
+      b2: second-moment decay in ``[0, 1)``. Default 0.999.
+      eps: added outside the square root, ``>= 0``. Default 1e-8.
+      eps_root: added inside the square root, ``>= 0``. Default 0.
+      threshold: the :math:`\\rho_t` from which the adaptive step is used. Default 5.
+      nesterov: NAdam's look-ahead momentum. Default ``False``.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdamState`.
+
+    Raises:
+      ValueError: when ``b1``/``b2`` lie outside ``[0, 1)`` or ``eps``/``eps_root`` are negative.
+
+    References:
+      Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond",
+      https://arxiv.org/abs/1908.03265, 2019.
+    """
+    where = "scale_by_radam"
+    _check_betas(where, b1, b2, eps, eps_root)
+    _checks.check_scalar("threshold", threshold, where=where)
+
+    def update_fn(
+        updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByAdamState]:
+        del extra_args
+        m.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
+        count = safe_increment(state.count)
+
+        def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+            dtype, rdt, gc, mu_new, nu_new = _moments_leaf(g, mu, nu, b1, b2)
+            mu_hat = _mu_hat(gc, mu_new, b1, count, dtype, rdt, nesterov)
+            nu_hat = nu_new / m.bias_correction(b2, count, rdt)
+            b2r = m.as_dtype(b2, rdt)
+            t = count.astype(rdt)
+            rho_inf = 2 / (1 - b2r) - 1
+            b2t = b2r**t
+            rho = rho_inf - 2 * t * b2t / (1 - b2t)
+            use_adaptive = rho >= m.as_dtype(threshold, rdt)
+            # Clamp so that the discarded branch never evaluates sqrt of a negative (NaN grads).
+            ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
+            r = jnp.sqrt(jnp.maximum(ratio, jnp.zeros_like(ratio)))
+            denom = jnp.sqrt(nu_hat + m.as_dtype(eps_root, rdt)) + m.as_dtype(eps, rdt)
+            safe_denom = jnp.where(use_adaptive, denom, jnp.ones_like(denom))
+            adaptive = r.astype(dtype) * mu_hat / safe_denom.astype(dtype)
+            u = jnp.where(use_adaptive, adaptive, mu_hat)
+            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        new_updates, mu, nu = m.unzip(updates, out, 3)
+        return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(_init_adam(where, None, None), update_fn)

@@ -1,0 +1,253 @@
+"""Adafactor's factored second moment and the per-block RMS scalings that go with it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import _checks, _tree
+from gradtx._base import GradientTransformation, OptState, Params, Updates, init_empty_state, safe_increment, zero_count
+from gradtx.transforms import _moments as m
+
+__all__ = ["FactoredState", "clip_by_block_rms", "scale_by_factored_rms", "scale_by_param_block_rms"]
+
+
+class FactoredState(NamedTuple):
+    """State of :func:`scale_by_factored_rms`.
+
+    Attributes:
+      count: steps taken (scalar int32).
+      v_row: per-leaf row statistics (the leaf's shape without its largest dim) for factored
+        leaves; a ``(1,)`` placeholder otherwise.
+      v_col: per-leaf column statistics (without the second-largest dim), or a placeholder.
+      v: the full second moment for unfactored leaves, or a ``(1,)`` placeholder.
+    """
+
+    count: jax.Array
+    v_row: Any
+    v_col: Any
+    v: Any
+
+
+def _decay_rate_pow(i: Any, exponent: Any = 0.8) -> jax.Array:
+    """Adafactor's second-moment decay :math:`\\hat\\beta_{2,t} = 1 - t^{-c}` with ``t = i + 1``."""
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
+    t = jnp.asarray(i).astype(dtype) + 1
+    return 1 - t ** (-m.as_dtype(exponent, dtype))
+
+
+def _factored_dims(shape: tuple[int, ...], factored: bool, min_dim_size_to_factor: int) -> tuple[int, int] | None:
+    """``(second-largest dim, largest dim)`` to factor over, or ``None`` to keep the full moment."""
+    if not factored or len(shape) < 2:
+        return None
+    order = np.argsort(shape, kind="stable")
+    if shape[order[-2]] < min_dim_size_to_factor:
+        return None
+    return int(order[-2]), int(order[-1])
+
+
+def scale_by_factored_rms(
+    factored: bool = True,
+    decay_rate: Any = 0.8,
+    step_offset: Any = 0,
+    min_dim_size_to_factor: int = 128,
+    epsilon: Any = 1e-30,
+    decay_rate_fn: Callable[[Any, Any], Any] = _decay_rate_pow,
+) -> GradientTransformation:
+    """Rescales updates by Adafactor's factored estimate of the second moment.
+
+    For a leaf whose two largest dims (sizes :math:`\\ge` ``min_dim_size_to_factor``) are
+    :math:`r` (second largest, "rows") and :math:`c` (largest, "columns"):
+
+    .. math::
+       \\hat\\beta_t = \\text{decay\\_rate\\_fn}(t - \\text{offset}, \\text{decay\\_rate}), \\quad
+       G_t = |g_t|^2 + \\epsilon_1, \\\\
+       R_t = \\hat\\beta_t R_{t-1} + (1-\\hat\\beta_t)\\, \\operatorname{mean}_c G_t, \\quad
+       C_t = \\hat\\beta_t C_{t-1} + (1-\\hat\\beta_t)\\, \\operatorname{mean}_r G_t, \\\\
+       u_t = g_t \\,/\\, \\sqrt{R_t C_t / \\operatorname{mean}_r R_t}.
+
+    Other leaves keep the full moment :math:`V_t = \\hat\\beta_t V_{t-1} + (1-\\hat\\beta_t) G_t`,
+    :math:`u_t = g_t / \\sqrt{V_t}`. The default ``decay_rate_fn`` is
+    :math:`1 - (t+1)^{-\\text{decay\\_rate}}` with ``t`` counted from 0.
+
+    Args:
+      factored: factor leaves of rank >= 2 at all. Default ``True``.
+      decay_rate: the exponent :math:`c` of the decay schedule (> 0). Default 0.8.
+      step_offset: steps subtracted from the count (for fine-tuning). Default 0.
+      min_dim_size_to_factor: factor only when the second-largest dim is at least this (>= 1). Default 128.
+      epsilon: :math:`\\epsilon_1 \\ge 0` added to the squared gradient. Default 1e-30.
+      decay_rate_fn: ``(step, decay_rate) -> beta``. Default Adafactor's power schedule.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`FactoredState`.
+
+    Raises:
+      ValueError: when ``min_dim_size_to_factor < 1`` or ``epsilon``/``decay_rate`` are out of range.
+
+    References:
+      Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
+      https://arxiv.org/abs/1804.04235, 2018.
+    """
+    where = "scale_by_factored_rms"
+    _checks.check_int("min_dim_size_to_factor", min_dim_size_to_factor, where=where, low=1)
+    _checks.check_non_negative("epsilon", epsilon, where=where)
+    _checks.check_non_negative("decay_rate", decay_rate, where=where)
+    _checks.check_scalar("step_offset", step_offset, where=where)
+    _checks.check_callable("decay_rate_fn", decay_rate_fn, where=where)
+
+    def init_fn(params: Params) -> FactoredState:
+        m.check_init_params(params, where=where, allow_complex=False)
+
+        def placeholder(p: Any) -> jax.Array:
+            return jnp.zeros((1,), _tree.leaf_dtype(p))
+
+        def rows(p: Any) -> jax.Array:
+            dims = _factored_dims(tuple(jnp.shape(p)), factored, min_dim_size_to_factor)
+            if dims is None:
+                return placeholder(p)
+            shape = tuple(s for i, s in enumerate(jnp.shape(p)) if i != dims[1])
+            return jnp.zeros(shape, _tree.leaf_dtype(p))
+
+        def cols(p: Any) -> jax.Array:
+            dims = _factored_dims(tuple(jnp.shape(p)), factored, min_dim_size_to_factor)
+            if dims is None:
+                return placeholder(p)
+            shape = tuple(s for i, s in enumerate(jnp.shape(p)) if i != dims[0])
+            return jnp.zeros(shape, _tree.leaf_dtype(p))
+
+        def full(p: Any) -> jax.Array:
+            dims = _factored_dims(tuple(jnp.shape(p)), factored, min_dim_size_to_factor)
+            return jnp.zeros(jnp.shape(p), _tree.leaf_dtype(p)) if dims is None else placeholder(p)
+
+        return FactoredState(
+            count=zero_count(),
+            v_row=jax.tree.map(rows, params),
+            v_col=jax.tree.map(cols, params),
+            v=jax.tree.map(full, params),
+        )
+
+    def update_fn(
+        updates: Updates, state: FactoredState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, FactoredState]:
+        del extra_args
+        m.check_updates(updates, where=where, params=params, allow_complex=False)
+        _tree.check_same_structure(state.v, updates, "state.v", "updates", where=where, check_shapes=False)
+        step = state.count - jnp.asarray(step_offset).astype(jnp.int32)
+        beta = decay_rate_fn(step, decay_rate)
+
+        def leaf(g: jax.Array, vr: jax.Array, vc: jax.Array, v: jax.Array) -> tuple[jax.Array, ...]:
+            dtype = m.compute_dtype(g.dtype)
+            gc = g.astype(dtype)
+            b = m.as_dtype(beta, dtype)
+            g2 = gc * gc + m.as_dtype(epsilon, dtype)
+            dims = _factored_dims(g.shape, factored, min_dim_size_to_factor)
+            if dims is None:
+                v_new = b * v.astype(dtype) + (1 - b) * g2
+                u = gc * jax.lax.rsqrt(v_new)
+                return u.astype(g.dtype), vr, vc, v_new.astype(v.dtype)
+            d_row, d_col = dims
+            vr_new = b * vr.astype(dtype) + (1 - b) * jnp.mean(g2, axis=d_col)
+            vc_new = b * vc.astype(dtype) + (1 - b) * jnp.mean(g2, axis=d_row)
+            # v_row lost axis d_col: the row axis moves down by one when it came after it.
+            row_axis = d_row - 1 if d_row > d_col else d_row
+            row_factor = jax.lax.rsqrt(vr_new / jnp.mean(vr_new, axis=row_axis, keepdims=True))
+            col_factor = jax.lax.rsqrt(vc_new)
+            u = gc * jnp.expand_dims(row_factor, d_col) * jnp.expand_dims(col_factor, d_row)
+            return u.astype(g.dtype), vr_new.astype(vr.dtype), vc_new.astype(vc.dtype), v
+
+        out = jax.tree.map(leaf, updates, state.v_row, state.v_col, state.v)
+        new_updates, v_row, v_col, v = m.unzip(updates, out, 4)
+        return new_updates, FactoredState(count=safe_increment(state.count), v_row=v_row, v_col=v_col, v=v)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def _rms(x: jax.Array) -> jax.Array:
+    dtype = m.compute_dtype(x.dtype)
+    return jnp.sqrt(jnp.mean(m.abs_sq(x.astype(dtype))))
+
+
+def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:
+    """Multiplies each leaf's update by the RMS of that leaf's params (at least ``min_scale``).
+
+    .. math:: u_t = g_t \\cdot \\max(\\operatorname{rms}(\\theta_t), s_{min})
+
+    Used by Adafactor's ``multiply_by_parameter_scale``; each leaf is one block.
+
+    Args:
+      min_scale: :math:`s_{min} \\ge 0`. Default 1e-3.
+
+    Returns:
+      A stateless :class:`~gradtx.GradientTransformation`.
+
+    Raises:
+      ValueError: when ``min_scale`` is negative; (while tracing) when called without params.
+
+    References:
+      Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
+      https://arxiv.org/abs/1804.04235, 2018.
+    """
+    where = "scale_by_param_block_rms"
+    _checks.check_non_negative("min_scale", min_scale, where=where)
+
+    def update_fn(
+        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]:
+        del extra_args
+        m.check_updates(updates, where=where, params=params, need_params=True)
+
+        def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
+            dtype = m.compute_dtype(g.dtype)
+            r = _rms(p)
+            scale = jnp.maximum(r, m.as_dtype(min_scale, r.dtype))
+            return (g.astype(dtype) * scale.astype(dtype)).astype(g.dtype)
+
+        return jax.tree.map(leaf, updates, params), state
+
+    return GradientTransformation(init_empty_state, update_fn)
+
+
+def clip_by_block_rms(threshold: Any) -> GradientTransformation:
+    """Scales each leaf's update down so that its RMS is at most ``threshold``.
+
+    .. math:: u_t = g_t / \\max\\!\\left(1, \\operatorname{rms}(g_t) / d\\right)
+
+    ``threshold=0`` maps every non-zero leaf to zero and keeps zero leaves zero (finite).
+
+    Args:
+      threshold: :math:`d \\ge 0`.
+
+    Returns:
+      A stateless :class:`~gradtx.GradientTransformation`.
+
+    Raises:
+      ValueError: when ``threshold`` is negative or NaN.
+
+    References:
+      Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
+      https://arxiv.org/abs/1804.04235, 2018.
+    """
+    where = "clip_by_block_rms"
+    _checks.check_non_negative("threshold", threshold, where=where)
+
+    def update_fn(
+        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]:
+        del extra_args
+        m.check_updates(updates, where=where, params=params)
+
+        def leaf(g: jax.Array) -> jax.Array:
+            dtype = m.compute_dtype(g.dtype)
+            r = _rms(g)
+            d = m.as_dtype(threshold, r.dtype)
+            over = r > d
+            factor = jnp.where(over, d / jnp.where(over, r, jnp.ones_like(r)), jnp.ones_like(r))
+            return (g.astype(dtype) * factor.astype(dtype)).astype(g.dtype)
+
+        return jax.tree.map(leaf, updates), state
+
+    return GradientTransformation(init_empty_state, update_fn)

@@ -1,0 +1,140 @@
+"""Momentum: heavy-ball / Nesterov accumulation and exponential moving averages."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
+from gradtx.transforms import _moments as m
+
+__all__ = ["EmaState", "ScaleByMomentumState", "ema", "scale_by_momentum"]
+
+
+class ScaleByMomentumState(NamedTuple):
+    """State of :func:`scale_by_momentum`: the momentum buffer, shaped like the params."""
+
+    trace: Any
+
+
+class EmaState(NamedTuple):
+    """State of :func:`ema`: the step count (scalar int32) and the moving average."""
+
+    count: jax.Array
+    ema: Any
+
+
+def scale_by_momentum(
+    momentum: Any = 0.9, *, nesterov: bool = False, accumulator_dtype: Any = None
+) -> GradientTransformation:
+    """Heavy-ball momentum (optionally Nesterov's form); optax's ``trace``.
+
+    .. math::
+       b_t = \\mu\\, b_{t-1} + g_t, \\qquad
+       u_t = b_t \\;\\text{(heavy ball)} \\quad\\text{or}\\quad u_t = g_t + \\mu\\, b_t \\;\\text{(Nesterov)},
+
+    with :math:`b_0 = 0`. This is torch's ``SGD`` buffer with ``dampening=0`` (its first
+    step also gives :math:`b_1 = g_1`) and its ``nesterov=True`` form.
+
+    Args:
+      momentum: the decay :math:`\\mu \\ge 0`. Default 0.9.
+      nesterov: use Nesterov's form. Default ``False``.
+      accumulator_dtype: dtype of the buffer; ``None`` uses each param's dtype.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByMomentumState`.
+
+    Raises:
+      ValueError: when ``momentum`` is negative or NaN.
+      TypeError: when ``accumulator_dtype`` is not a floating dtype.
+
+    References:
+      Polyak, "Some methods of speeding up the convergence of iteration methods", 1964.
+      Sutskever et al., "On the importance of initialization and momentum in deep learning", ICML, 2013.
+    """
+    where = "scale_by_momentum"
+    _checks.check_non_negative("momentum", momentum, where=where)
+    accumulator_dtype = _checks.check_dtype("accumulator_dtype", accumulator_dtype, where=where)
+
+    def init_fn(params: Params) -> ScaleByMomentumState:
+        m.check_init_params(params, where=where)
+        return ScaleByMomentumState(trace=m.state_zeros(params, accumulator_dtype))
+
+    def update_fn(
+        updates: Updates, state: ScaleByMomentumState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByMomentumState]:
+        del extra_args
+        m.check_updates(updates, where=where, state_tree=state.trace, state_name="state.trace", params=params)
+
+        def leaf(g: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+            dtype = m.compute_dtype(g.dtype)
+            mu = m.as_dtype(momentum, dtype)
+            gc = g.astype(dtype)
+            b_new = mu * b.astype(dtype) + gc
+            u = gc + mu * b_new if nesterov else b_new
+            return u.astype(g.dtype), b_new.astype(b.dtype)
+
+        out = jax.tree.map(leaf, updates, state.trace)
+        new_updates, new_trace = m.unzip(updates, out, 2)
+        return new_updates, ScaleByMomentumState(trace=new_trace)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> GradientTransformation:
+    """Exponential moving average of the updates, optionally debiased.
+
+    .. math::
+       e_t = \\beta\\, e_{t-1} + (1 - \\beta)\\, g_t, \\qquad
+       u_t = e_t / (1 - \\beta^t) \\;\\text{(debias)} \\quad\\text{or}\\quad u_t = e_t,
+
+    with :math:`e_0 = 0`.
+
+    Args:
+      decay: :math:`\\beta \\in [0, 1]`.
+      debias: divide by :math:`1 - \\beta^t`. Default ``True``.
+      accumulator_dtype: dtype of the average; ``None`` uses each param's dtype.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`EmaState`.
+
+    Raises:
+      ValueError: when ``decay`` lies outside ``[0, 1]``.
+      TypeError: when ``accumulator_dtype`` is not a floating dtype.
+    """
+    where = "ema"
+    _checks.check_in_range("decay", decay, 0.0, 1.0, where=where)
+    accumulator_dtype = _checks.check_dtype("accumulator_dtype", accumulator_dtype, where=where)
+
+    def init_fn(params: Params) -> EmaState:
+        m.check_init_params(params, where=where)
+        return EmaState(count=zero_count(), ema=m.state_zeros(params, accumulator_dtype))
+
+    def update_fn(
+        updates: Updates, state: EmaState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, EmaState]:
+        del extra_args
+        m.check_updates(updates, where=where, state_tree=state.ema, state_name="state.ema", params=params)
+        count = safe_increment(state.count)
+
+        def leaf(g: jax.Array, e: jax.Array) -> tuple[jax.Array, jax.Array]:
+            dtype = m.compute_dtype(g.dtype)
+            rdt = m.real_dtype(dtype)
+            beta = m.as_dtype(decay, dtype)
+            e_new = beta * e.astype(dtype) + (1 - beta) * g.astype(dtype)
+            u = e_new
+            if debias:
+                # With decay == 1 the correction is 0; 0/0 would poison the update, so keep e_t.
+                corr = m.bias_correction(decay, count, rdt)
+                corr = jnp.where(corr == 0, jnp.ones_like(corr), corr)
+                u = e_new / corr.astype(dtype)
+            return u.astype(g.dtype), e_new.astype(e.dtype)
+
+        out = jax.tree.map(leaf, updates, state.ema)
+        new_updates, new_ema = m.unzip(updates, out, 2)
+        return new_updates, EmaState(count=count, ema=new_ema)
+
+    return GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,79 @@
+"""Optimistic gradient steps (extrapolation from the previous gradient), for games and min-max problems."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._base import GradientTransformation, Params, Updates
+from gradtx._tree import tree_zeros_like
+from gradtx.transforms import _parity_common as c
+
+__all__ = ["ScaleByOptimisticGradientState", "scale_by_optimistic_gradient"]
+
+
+class ScaleByOptimisticGradientState(NamedTuple):
+    """State of :func:`scale_by_optimistic_gradient`: a first-step flag and the previous gradient."""
+
+    is_initial_step: jax.Array
+    previous_gradient: Any
+
+
+def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0) -> GradientTransformation:
+    """Extrapolates with the previous gradient: the optimistic gradient direction.
+
+    .. math::
+       u_t = (\\alpha + \\beta)\\, g_t - \\beta\\, g_{t-1},
+
+    with :math:`g_0 = g_1` (so the first update is :math:`\\alpha g_1`).
+
+    Args:
+      alpha: weight of the current gradient, ``>= 0``. Default 1.
+      beta: weight of the optimistic correction, ``>= 0``. Default 1.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByOptimisticGradientState`.
+
+    Raises:
+      ValueError: when ``alpha`` or ``beta`` is negative.
+
+    References:
+      Mokhtari et al., "A Unified Analysis of Extra-gradient and Optimistic Gradient Methods for Saddle
+      Point Problems: Proximal Point Approach", https://arxiv.org/abs/1901.08511, 2019.
+    """
+    where = "scale_by_optimistic_gradient"
+    _checks.check_non_negative("alpha", alpha, where=where)
+    _checks.check_non_negative("beta", beta, where=where)
+
+    def init_fn(params: Params) -> ScaleByOptimisticGradientState:
+        return ScaleByOptimisticGradientState(
+            is_initial_step=jnp.array(True), previous_gradient=tree_zeros_like(params)
+        )
+
+    def update_fn(
+        updates: Updates, state: ScaleByOptimisticGradientState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByOptimisticGradientState]:
+        del extra_args
+        c.check_updates(
+            updates,
+            where=where,
+            state_tree=state.previous_gradient,
+            state_name="state.previous_gradient",
+            params=params,
+        )
+
+        def leaf(g: jax.Array, prev: jax.Array) -> jax.Array:
+            dt = c.compute_dtype(g.dtype)
+            g_ = g.astype(dt)
+            prev_ = jnp.where(state.is_initial_step, g_, prev.astype(dt))
+            a, b = c.hp(alpha, dt), c.hp(beta, dt)
+            return ((a + b) * g_ - b * prev_).astype(g.dtype)
+
+        new_updates = jax.tree.map(leaf, updates, state.previous_gradient)
+        previous = jax.tree.map(lambda g, p: g.astype(p.dtype), updates, state.previous_gradient)
+        return new_updates, ScaleByOptimisticGradientState(is_initial_step=jnp.array(False), previous_gradient=previous)
+
+    return GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,216 @@
+"""Second-moment scalings without a first moment: RMSprop (plain and centered) and Adagrad."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
+from gradtx.transforms import _moments as m
+
+__all__ = [
+    "ScaleByAdagradState",
+    "ScaleByRStdDevState",
+    "ScaleByRStdDevWithCountState",
+    "ScaleByRmsState",
+    "ScaleByRmsWithCountState",
+    "scale_by_adagrad",
+    "scale_by_rms",
+]
+
+
+class ScaleByRmsState(NamedTuple):
+    """State of :func:`scale_by_rms`: the moving average of squared updates."""
+
+    nu: Any
+
+
+class ScaleByRmsWithCountState(NamedTuple):
+    """State of :func:`scale_by_rms` with ``bias_correction=True``: step count and ``nu``."""
+
+    count: jax.Array
+    nu: Any
+
+
+class ScaleByRStdDevState(NamedTuple):
+    """State of :func:`scale_by_rms` with ``centered=True``: moving averages of updates and squares."""
+
+    mu: Any
+    nu: Any
+
+
+class ScaleByRStdDevWithCountState(NamedTuple):
+    """State of centered :func:`scale_by_rms` with ``bias_correction=True``."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+
+
+class ScaleByAdagradState(NamedTuple):
+    """State of :func:`scale_by_adagrad`: the running sum of squared updates."""
+
+    sum_of_squares: Any
+
+
+def _inv_root(x: jax.Array, eps: Any, eps_in_sqrt: bool) -> jax.Array:
+    """``1/sqrt(x + eps)`` or ``1/(sqrt(x) + eps)`` for a real non-negative ``x``."""
+    e = m.as_dtype(eps, x.dtype)
+    return jax.lax.rsqrt(x + e) if eps_in_sqrt else 1 / (jnp.sqrt(x) + e)
+
+
+def scale_by_rms(
+    decay: Any = 0.9,
+    eps: Any = 1e-8,
+    initial_scale: Any = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+    *,
+    centered: bool = False,
+) -> GradientTransformation:
+    """Rescales updates by the root of a moving average of their squares (RMSprop).
+
+    .. math::
+       v_t = \\rho v_{t-1} + (1-\\rho) |g_t|^2, \\quad v_0 = s, \\qquad
+       u_t = g_t / \\sqrt{v_t + \\epsilon} \\;(\\text{eps\\_in\\_sqrt}) \\text{ or } g_t / (\\sqrt{v_t} + \\epsilon).
+
+    With ``centered=True`` the variance replaces the second moment:
+    :math:`m_t = \\rho m_{t-1} + (1-\\rho) g_t` and :math:`v_t - |m_t|^2` goes under the root
+    (Graves' centered RMSprop; optax's ``scale_by_stddev``). With ``bias_correction=True``,
+    :math:`m_t, v_t` are divided by :math:`1-\\rho^t` first.
+    ``eps_in_sqrt=False`` with ``initial_scale=0`` is torch's ``RMSprop`` convention.
+
+    Args:
+      decay: :math:`\\rho \\in [0, 1]`. Default 0.9.
+      eps: :math:`\\epsilon \\ge 0`. Default 1e-8.
+      initial_scale: :math:`s \\ge 0`, the initial second moment. Default 0.
+      eps_in_sqrt: put ``eps`` inside the root (optax) or outside (torch). Default ``True``.
+      bias_correction: divide the averages by :math:`1-\\rho^t`. Default ``False``.
+      centered: use the centered variance (keyword-only). Default ``False``.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` whose state is :class:`ScaleByRmsState`,
+      :class:`ScaleByRmsWithCountState`, :class:`ScaleByRStdDevState` or
+      :class:`ScaleByRStdDevWithCountState` depending on ``centered``/``bias_correction``.
+
+    Raises:
+      ValueError: when ``decay`` lies outside ``[0, 1]`` or ``eps``/``initial_scale`` are negative.
+
+    References:
+      Tieleman and Hinton, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for Machine Learning, 2012.
+      Graves, "Generating Sequences With Recurrent Neural Networks", https://arxiv.org/abs/1308.0850, 2013.
+    """
+    where = "scale_by_rms"
+    _checks.check_in_range("decay", decay, 0.0, 1.0, where=where)
+    _checks.check_non_negative("eps", eps, where=where)
+    _checks.check_non_negative("initial_scale", initial_scale, where=where)
+
+    def init_fn(params: Params) -> Any:
+        m.check_init_params(params, where=where)
+        nu = m.state_full(params, initial_scale)
+        if centered:
+            mu = m.state_zeros(params)
+            if bias_correction:
+                return ScaleByRStdDevWithCountState(count=zero_count(), mu=mu, nu=nu)
+            return ScaleByRStdDevState(mu=mu, nu=nu)
+        if bias_correction:
+            return ScaleByRmsWithCountState(count=zero_count(), nu=nu)
+        return ScaleByRmsState(nu=nu)
+
+    def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args: Any) -> tuple[Updates, Any]:
+        del extra_args
+        m.check_updates(updates, where=where, state_tree=state.nu, state_name="state.nu", params=params)
+        count = safe_increment(state.count) if bias_correction else None
+        mu_tree = state.mu if centered else state.nu  # a placeholder tree when not centered
+
+        def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+            dtype = m.compute_dtype(g.dtype)
+            rdt = m.real_dtype(dtype)
+            gc = g.astype(dtype)
+            rho = m.as_dtype(decay, rdt)
+            nu_new = rho * m.real_part(nu.astype(dtype)) + (1 - rho) * m.abs_sq(gc)
+            corr = m.bias_correction(decay, count, rdt) if count is not None else None
+            nu_hat = nu_new / corr if corr is not None else nu_new
+            mu_new = mu
+            if centered:
+                mu_new = rho.astype(dtype) * mu.astype(dtype) + (1 - rho).astype(dtype) * gc
+                mu_hat = mu_new / corr.astype(dtype) if corr is not None else mu_new
+                # Rounding can make the variance slightly negative; clamp it at zero.
+                nu_hat = jnp.maximum(nu_hat - m.abs_sq(mu_hat), jnp.zeros_like(nu_hat))
+                mu_new = mu_new.astype(mu.dtype)
+            u = gc * _inv_root(nu_hat, eps, eps_in_sqrt).astype(dtype)
+            return u.astype(g.dtype), mu_new, nu_new.astype(nu.dtype)
+
+        out = jax.tree.map(leaf, updates, mu_tree, state.nu)
+        new_updates, mu, nu = m.unzip(updates, out, 3)
+        if centered:
+            if bias_correction:
+                return new_updates, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
+            return new_updates, ScaleByRStdDevState(mu=mu, nu=nu)
+        if bias_correction:
+            return new_updates, ScaleByRmsWithCountState(count=count, nu=nu)
+        return new_updates, ScaleByRmsState(nu=nu)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_adagrad(
+    initial_accumulator_value: Any = 0.1, eps: Any = 1e-7, *, eps_in_sqrt: bool = True
+) -> GradientTransformation:
+    """Rescales updates by the root of the sum of all squared updates so far (Adagrad).
+
+    .. math::
+       G_t = G_{t-1} + |g_t|^2, \\quad G_0 = a, \\qquad
+       u_t = g_t / \\sqrt{G_t + \\epsilon} \\;(\\text{eps\\_in\\_sqrt}) \\text{ or } g_t / (\\sqrt{G_t} + \\epsilon),
+
+    and :math:`u_t = 0` wherever :math:`G_t = 0` (no gradient seen yet). optax calls this
+    ``scale_by_rss``; ``eps_in_sqrt=False, initial_accumulator_value=0`` is torch's ``Adagrad``.
+
+    Args:
+      initial_accumulator_value: :math:`a \\ge 0`. Default 0.1.
+      eps: :math:`\\epsilon \\ge 0`. Default 1e-7.
+      eps_in_sqrt: put ``eps`` inside the root (optax) or outside (torch); keyword-only.
+        Default ``True``.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdagradState`.
+
+    Raises:
+      ValueError: when ``initial_accumulator_value`` or ``eps`` is negative.
+
+    References:
+      Duchi et al., "Adaptive Subgradient Methods for Online Learning and Stochastic Optimization", JMLR, 2011.
+    """
+    where = "scale_by_adagrad"
+    _checks.check_non_negative("initial_accumulator_value", initial_accumulator_value, where=where)
+    _checks.check_non_negative("eps", eps, where=where)
+
+    def init_fn(params: Params) -> ScaleByAdagradState:
+        m.check_init_params(params, where=where)
+        return ScaleByAdagradState(sum_of_squares=m.state_full(params, initial_accumulator_value))
+
+    def update_fn(
+        updates: Updates, state: ScaleByAdagradState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByAdagradState]:
+        del extra_args
+        m.check_updates(
+            updates, where=where, state_tree=state.sum_of_squares, state_name="state.sum_of_squares", params=params
+        )
+
+        def leaf(g: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array]:
+            dtype = m.compute_dtype(g.dtype)
+            gc = g.astype(dtype)
+            s_new = m.real_part(s.astype(dtype)) + m.abs_sq(gc)
+            positive = s_new > 0
+            safe = jnp.where(positive, s_new, jnp.ones_like(s_new))
+            scaling = jnp.where(positive, _inv_root(safe, eps, eps_in_sqrt), jnp.zeros_like(s_new))
+            return (gc * scaling.astype(dtype)).astype(g.dtype), s_new.astype(s.dtype)
+
+        out = jax.tree.map(leaf, updates, state.sum_of_squares)
+        new_updates, sums = m.unzip(updates, out, 2)
+        return new_updates, ScaleByAdagradState(sum_of_squares=sums)
+
+    return GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,131 @@
+"""Scaling by a constant, a learning rate, or a schedule."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+
+from gradtx import _checks
+from gradtx._base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    ScalarOrSchedule,
+    Schedule,
+    Updates,
+    identity,
+    init_empty_state,
+    safe_increment,
+    zero_count,
+)
+from gradtx.transforms import _moments as m
+
+__all__ = ["ScaleByScheduleState", "scale", "scale_by_learning_rate", "scale_by_schedule"]
+
+
+class ScaleByScheduleState(NamedTuple):
+    """State of :func:`scale_by_schedule`: the number of steps taken (scalar int32)."""
+
+    count: jax.Array
+
+
+def _scale_leaf(g: jax.Array, factor: Any) -> jax.Array:
+    dtype = m.compute_dtype(g.dtype)
+    return (g.astype(dtype) * m.as_dtype(factor, dtype)).astype(g.dtype)
+
+
+def scale(step_size: Any) -> GradientTransformation:
+    """Multiplies every update by a constant.
+
+    .. math:: u_t = \\alpha\\, g_t
+
+    Args:
+      step_size: the constant :math:`\\alpha` (a real scalar; traced values pass).
+
+    Returns:
+      A stateless :class:`~gradtx.GradientTransformation` (:class:`~gradtx.EmptyState`).
+
+    Raises:
+      TypeError: when ``step_size`` is not a real scalar.
+    """
+    _checks.check_scalar("step_size", step_size, where="scale")
+
+    def update_fn(
+        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]:
+        del extra_args
+        m.check_updates(updates, where="scale", params=params)
+        return jax.tree.map(lambda g: _scale_leaf(g, step_size), updates), state
+
+    return GradientTransformation(init_empty_state, update_fn)
+
+
+def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
+    """Multiplies the updates by a schedule's value at the current step.
+
+    .. math:: u_t = \\alpha(t)\\, g_t, \\qquad t = 0, 1, 2, \\dots
+
+    The first call uses ``step_size_fn(0)``.
+
+    Args:
+      step_size_fn: a schedule ``step -> scalar``.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByScheduleState`.
+
+    Raises:
+      TypeError: when ``step_size_fn`` is not callable.
+      ValueError: (while tracing) when the schedule returns a non-scalar.
+    """
+    _checks.check_callable("step_size_fn", step_size_fn, where="scale_by_schedule")
+
+    def init_fn(params: Params) -> ScaleByScheduleState:
+        del params
+        return ScaleByScheduleState(count=zero_count())
+
+    def update_fn(
+        updates: Updates, state: ScaleByScheduleState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByScheduleState]:
+        del extra_args
+        m.check_updates(updates, where="scale_by_schedule", params=params)
+        step_size = _checks.evaluate_scalar_or_schedule(
+            step_size_fn, state.count, name="step_size_fn", where="scale_by_schedule"
+        )
+        updates = jax.tree.map(lambda g: _scale_leaf(g, step_size), updates)
+        return updates, ScaleByScheduleState(count=safe_increment(state.count))
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_learning_rate(
+    learning_rate: ScalarOrSchedule | None = None, *, flip_sign: bool = True
+) -> GradientTransformation:
+    """Multiplies the updates by the (negated) learning rate, constant or scheduled.
+
+    .. math:: u_t = -\\eta_t\\, g_t \\quad(\\text{or } +\\eta_t g_t \\text{ with } flip\\_sign=False)
+
+    A constant learning rate gives a stateless :func:`scale`; a schedule gives
+    :func:`scale_by_schedule` (state :class:`ScaleByScheduleState`); ``None`` gives
+    :func:`gradtx.identity`.
+
+    Args:
+      learning_rate: a real scalar, a schedule ``step -> scalar``, or ``None`` (no scaling).
+        Default ``None``.
+      flip_sign: negate, so that ``apply_updates`` descends. Default ``True``.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation`.
+
+    Raises:
+      TypeError: when ``learning_rate`` is neither a scalar, a schedule nor ``None``.
+    """
+    if learning_rate is None:
+        return identity()
+    _checks.check_scalar_or_schedule("learning_rate", learning_rate, where="scale_by_learning_rate")
+    sign = -1 if flip_sign else 1
+    if callable(learning_rate):
+        schedule = learning_rate
+        return scale_by_schedule(lambda count: sign * schedule(count))
+    return scale(sign * learning_rate)
+

@@ -1,0 +1,88 @@
+"""Small tree arithmetic shared by L-BFGS and the line searches.
+
+Inner products are summed leaf by leaf in the promoted dtype of the two trees, with an explicit cast,
+so that strict dtype promotion never fails on mixed-precision trees.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _tree
+
+
+def real_dtype(tree: Any) -> Any:
+    """The real floating dtype that scalars about ``tree`` (values, step sizes) are kept in.
+
+    It is the promoted dtype of the leaves, with complex mapped to its real part, e.g. float32
+    for float32 params and float64 for complex128 ones.
+    """
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.dtype(jnp.float32)
+    dtype = jnp.dtype(_tree.leaf_dtype(leaves[0]))
+    for leaf in leaves[1:]:
+        dtype = jnp.promote_types(dtype, _tree.leaf_dtype(leaf))
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return jnp.finfo(dtype).dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        return jnp.dtype(jnp.float32)
+    return dtype
+
+
+def vdot(x: Any, y: Any) -> jax.Array:
+    """``sum_leaves sum(conj(x) * y)`` (``jnp.vdot`` over a tree), at the highest matmul precision."""
+    xs, ys = jax.tree.leaves(x), jax.tree.leaves(y)
+    if not xs:
+        return jnp.zeros([], jnp.float32)
+    dtype = jnp.result_type(*[jnp.promote_types(_tree.leaf_dtype(a), _tree.leaf_dtype(b)) for a, b in zip(xs, ys)])
+    total = jnp.zeros([], dtype)
+    for a, b in zip(xs, ys, strict=True):
+        a, b = jnp.asarray(a).astype(dtype), jnp.asarray(b).astype(dtype)
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            a = jnp.conj(a)
+        total = total + jnp.tensordot(a, b, a.ndim, precision=jax.lax.Precision.HIGHEST)
+    return total
+
+
+def real_vdot(x: Any, y: Any, dtype: Any) -> jax.Array:
+    """``Re(vdot(x, y))`` as a scalar of ``dtype``."""
+    return jnp.real(vdot(x, y)).astype(dtype)
+
+
+def squared_norm(x: Any, dtype: Any) -> jax.Array:
+    """``sum |x_i|^2`` over all leaves, as a scalar of ``dtype``."""
+    total = jnp.zeros([], dtype)
+    for leaf in jax.tree.leaves(x):
+        leaf = jnp.asarray(leaf)
+        sq = jnp.square(jnp.real(leaf)) + jnp.square(jnp.imag(leaf))
+        total = total + jnp.sum(sq).astype(dtype)
+    return total
+
+
+def add_scale(x: Any, scalar: jax.Array, y: Any) -> Any:
+    """``x + scalar * y`` leaf by leaf; each result keeps ``x``'s dtype."""
+
+    def f(a: Any, b: Any) -> Any:
+        a = jnp.asarray(a)
+        return (a + jnp.asarray(scalar).astype(a.dtype) * jnp.asarray(b).astype(a.dtype)).astype(a.dtype)
+
+    return jax.tree.map(f, x, y)
+
+
+def scale(scalar: jax.Array, x: Any) -> Any:
+    """``scalar * x`` leaf by leaf; each result keeps its leaf's dtype."""
+    return jax.tree.map(lambda a: jnp.asarray(scalar).astype(jnp.asarray(a).dtype) * a, x)
+
+
+def where(condition: jax.Array, x: Any, y: Any) -> Any:
+    """``jnp.where(condition, x, y)`` leaf by leaf for a scalar ``condition``."""
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), x, y)
+
+
+def cast_like(tree: Any, like: Any) -> Any:
+    """``tree`` with each leaf cast to the dtype of the matching leaf of ``like``."""
+    return jax.tree.map(lambda a, b: jnp.asarray(a).astype(_tree.leaf_dtype(b)), tree, like)

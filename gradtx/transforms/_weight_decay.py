@@ -1,0 +1,87 @@
+"""Weight decay added to the updates (decoupled when placed before the learning rate)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+
+from gradtx import _checks
+from gradtx._base import (
+    EmptyState,
+    GradientTransformation,
+    Params,
+    ScalarOrSchedule,
+    Updates,
+    safe_increment,
+    zero_count,
+)
+from gradtx.transforms import _moments as m
+from gradtx.transforms._masking import masked
+
+__all__ = ["AddDecayedWeightsState", "add_decayed_weights"]
+
+
+class AddDecayedWeightsState(NamedTuple):
+    """State of :func:`add_decayed_weights` with a scheduled ``weight_decay``: the step count."""
+
+    count: jax.Array
+
+
+def add_decayed_weights(
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Any | Callable[[Params], Any] | None = None,
+) -> GradientTransformation:
+    """Adds the params times a (possibly scheduled) weight decay to the updates.
+
+    .. math:: u_t = g_t + \\lambda_t\\, \\theta_t
+
+    Placed after an adaptive scaling and before :func:`scale_by_learning_rate` (as in
+    :func:`gradtx.adamw`), this is decoupled weight decay, multiplied by the learning rate
+    (torch's ``AdamW`` does the same). A schedule is evaluated at 0, 1, 2, ...
+
+    Args:
+      weight_decay: :math:`\\lambda \\ge 0`, or a schedule ``step -> scalar``. Default 0.
+      mask: ``None`` (decay every leaf), a pytree of bools (or a prefix of one) with the
+        params' structure, or a callable ``params -> mask``; see :func:`gradtx.masked`.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation`: :class:`~gradtx.EmptyState` for a constant
+      decay, :class:`AddDecayedWeightsState` for a schedule, wrapped in
+      :class:`gradtx.MaskedState` when ``mask`` is given.
+
+    Raises:
+      ValueError: when ``weight_decay`` is negative or NaN; (while tracing) when called
+        without params or when updates and params differ, naming the path.
+
+    References:
+      Loshchilov and Hutter, "Decoupled Weight Decay Regularization", https://arxiv.org/abs/1711.05101, 2017.
+    """
+    where = "add_decayed_weights"
+    _checks.check_scalar_or_schedule("weight_decay", weight_decay, where=where, low=0.0)
+    scheduled = callable(weight_decay)
+
+    def init_fn(params: Params) -> EmptyState | AddDecayedWeightsState:
+        del params
+        return AddDecayedWeightsState(count=zero_count()) if scheduled else EmptyState()
+
+    def update_fn(
+        updates: Updates, state: Any, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, Any]:
+        del extra_args
+        m.check_updates(updates, where=where, params=params, need_params=True)
+        if scheduled:
+            value = _checks.evaluate_scalar_or_schedule(weight_decay, state.count, name="weight_decay", where=where)
+            new_state = AddDecayedWeightsState(count=safe_increment(state.count))
+        else:
+            value, new_state = weight_decay, state
+
+        def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
+            dtype = m.compute_dtype(g.dtype)
+            return (g.astype(dtype) + m.as_dtype(value, dtype) * p.astype(dtype)).astype(g.dtype)
+
+        return jax.tree.map(leaf, updates, params), new_state
+
+    tx = GradientTransformation(init_fn, update_fn)
+    return tx if mask is None else masked(tx, mask)
