@@ -8,6 +8,8 @@ Run with ``make demo`` (or ``python examples/train_mlp.py``).
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +30,7 @@ def two_spirals(n_per_class: int, noise: float, seed: int) -> tuple[np.ndarray, 
 
 def init_mlp(key: jax.Array, sizes: list[int]) -> dict[str, dict[str, jax.Array]]:
     params = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         key, sub = jax.random.split(key)
         scale = jnp.sqrt(2.0 / fan_in)
         params[f"layer_{i}"] = {
@@ -72,11 +74,10 @@ def main(steps: int = 1500, seed: int = 0) -> float:
         updates, s = tx.update(grads, s, p)
         return gradtx.apply_updates(p, updates), s, loss
 
-    first_loss = None
-    for i in range(steps + 1):
+    params, opt_state, loss = step(params, opt_state)
+    first_loss = float(loss)
+    for i in range(1, steps + 1):
         params, opt_state, loss = step(params, opt_state)
-        if first_loss is None:
-            first_loss = float(loss)
         if i % 250 == 0:
             print(f"step {i:5d}  loss {float(loss):.4f}  lr {float(schedule(i)):.2e}")
 

@@ -23,8 +23,8 @@ __all__ = [
     "InitFn",
     "OptState",
     "Params",
-    "Schedule",
     "ScalarOrSchedule",
+    "Schedule",
     "UpdateFn",
     "Updates",
     "apply_updates",
@@ -122,13 +122,13 @@ def as_gradient_transformation(tx: Any, *, where: str) -> GradientTransformation
     Raises:
       TypeError: when ``tx`` has no callable ``init`` and ``update``; the message uses ``where``.
     """
-    init = getattr(tx, "init", None)
-    update = getattr(tx, "update", None)
-    if not (callable(init) and callable(update)):
+    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
         raise TypeError(
             f"{where} must be a gradient transformation with callable `init` and `update`, "
             f"got {type(tx).__name__}: {tx!r:.80}"
         )
+    init: Any = tx.init
+    update: Any = tx.update
     accepted = _accepted_extra_args(update)
     if accepted is None:
         if isinstance(tx, GradientTransformation):

@@ -39,14 +39,15 @@ def concrete_float(value: Any) -> float | None:
         return float(value)
     if isinstance(value, (int, float, np.integer, np.floating)):
         return float(value)
-    if isinstance(value, jax.core.Tracer):
-        return None
     if isinstance(value, (jax.Array, np.ndarray)):
         if value.ndim != 0:
             raise TypeError(f"expected a scalar, got an array of shape {value.shape}")
         if jnp.issubdtype(value.dtype, jnp.complexfloating):
             raise TypeError("expected a real scalar, got a complex one")
-        return float(value)
+        try:
+            return float(value)
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+            return None  # traced (e.g. an injected hyperparameter): checked nowhere in Python
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
@@ -95,7 +96,9 @@ def check_in_range(
     if not ok:
         lo = "-inf" if low is None else _fmt(low)
         hi = "inf" if high is None else _fmt(high)
-        interval = f"{'[' if low_inclusive and low is not None else '('}{lo}, {hi}{']' if high_inclusive and high is not None else ')'}"
+        opening = "[" if low_inclusive and low is not None else "("
+        closing = "]" if high_inclusive and high is not None else ")"
+        interval = f"{opening}{lo}, {hi}{closing}"
         raise ValueError(f"{where}: `{name}` must be in {interval}, got {value!r}.")
 
 
@@ -122,9 +125,7 @@ def check_scalar_or_schedule(
     """A hyperparameter that may be a schedule: callables pass, numbers are range-checked."""
     if callable(value):
         return
-    check_in_range(
-        name, value, low, high, where=where, low_inclusive=low_inclusive, high_inclusive=high_inclusive
-    )
+    check_in_range(name, value, low, high, where=where, low_inclusive=low_inclusive, high_inclusive=high_inclusive)
 
 
 def check_int(name: str, value: Any, *, where: str, low: int | None = None, high: int | None = None) -> None:
@@ -169,7 +170,7 @@ def evaluate_scalar_or_schedule(value: Any, count: Any, *, name: str, where: str
       ValueError: when a schedule returns something that is not a scalar, naming the
         hyperparameter it feeds (at first use, i.e. while tracing).
     """
-    result = value(count) if callable(value) else value
+    result: Any = value(count) if callable(value) else value
     shape = jnp.shape(result)
     if shape != ():
         raise ValueError(

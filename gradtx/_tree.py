@@ -131,9 +131,7 @@ def check_float_leaves(tree: Any, name: str, *, where: str, allow_complex: bool 
 def require_params(params: Any, *, where: str) -> None:
     """Raises ``ValueError`` when a transform that reads the params is called without them."""
     if params is None:
-        raise ValueError(
-            f"{where} needs the current params: call `update(updates, state, params)` with `params` set."
-        )
+        raise ValueError(f"{where} needs the current params: call `update(updates, state, params)` with `params` set.")
 
 
 def leaf_dtype(leaf: Any) -> Any:

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 import gradtx
 from gradtx._base import INT32_MAX, as_gradient_transformation, zero_count
-
 from tests.trees import float_trees
 
 
@@ -75,7 +74,9 @@ def test_apply_updates_bf16_params_stay_bf16_with_f32_updates():
 
 def test_apply_updates_names_first_differing_path():
     params = {"dense": {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)}}
-    with pytest.raises(ValueError, match=r"\['dense'\]\['kernel'\].*params has float64\[2, 3\].*updates has float64\[3, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"\['dense'\]\['kernel'\].*params has float64\[2, 3\].*updates has float64\[3, 2\]"
+    ):
         gradtx.apply_updates(params, {"dense": {"kernel": jnp.zeros((3, 2)), "bias": jnp.zeros(3)}})
     with pytest.raises(ValueError, match=r"\['dense'\]\['bias'\]"):
         gradtx.apply_updates(params, {"dense": {"kernel": jnp.zeros((2, 3))}})

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradtx
-
 from tests.trees import float_trees
 
 

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 
 from gradtx import _tree, global_norm
-
 from tests.trees import float_trees
 
 
