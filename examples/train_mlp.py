@@ -47,7 +47,7 @@ def mlp(params: dict[str, dict[str, jax.Array]], x: jax.Array) -> jax.Array:
     return x @ layers[-1]["kernel"] + layers[-1]["bias"]
 
 
-def main(steps: int = 1500, seed: int = 0) -> float:
+def main(steps: int = 1000, seed: int = 0) -> float:
     x_np, y_np = two_spirals(500, noise=0.03, seed=seed)
     x, y = jnp.asarray(x_np), jnp.asarray(y_np)
     params = init_mlp(jax.random.key(seed), [2, 64, 64, 2])
@@ -76,9 +76,10 @@ def main(steps: int = 1500, seed: int = 0) -> float:
 
     params, opt_state, loss = step(params, opt_state)
     first_loss = float(loss)
+    print(f"step     0  loss {first_loss:.4f}  lr {float(schedule(0)):.2e}")
     for i in range(1, steps + 1):
         params, opt_state, loss = step(params, opt_state)
-        if i % 250 == 0:
+        if i % 100 == 0:
             print(f"step {i:5d}  loss {float(loss):.4f}  lr {float(schedule(i)):.2e}")
 
     accuracy = float(jnp.mean(jnp.argmax(mlp(params, x), axis=1) == y))

@@ -2,33 +2,9 @@
 
 An optimizer is a pure ``(init, update)`` pair, and everything else is composition. Names,
 argument order and defaults follow optax, so ``import gradtx as optax`` runs ordinary
-training code.
+training code. Names that exist only for that compatibility live in :mod:`gradtx.compat`.
 """
 
-# --- core (foundation) -------------------------------------------------------------------
-from gradtx._base import EmptyState as EmptyState
-from gradtx._base import GradientTransformation as GradientTransformation
-from gradtx._base import OptState as OptState
-from gradtx._base import Params as Params
-from gradtx._base import Schedule as Schedule
-from gradtx._base import ScalarOrSchedule as ScalarOrSchedule
-from gradtx._base import Updates as Updates
-from gradtx._base import apply_updates as apply_updates
-from gradtx._base import identity as identity
-from gradtx._base import init_empty_state as init_empty_state
-from gradtx._base import safe_increment as safe_increment
-from gradtx._base import set_to_zero as set_to_zero
-from gradtx._base import stateless as stateless
-from gradtx._base import stateless_with_tree_map as stateless_with_tree_map
-from gradtx._combine import chain as chain
-from gradtx._combine import named_chain as named_chain
-from gradtx._tree import global_norm as global_norm
-
-# --- transforms and optimizers (catalog) -------------------------------------------------
-
-# --- schedules, hyperparameter injection, plateau, lr finder ------------------------------
-
-# --- wrappers (masks, groups, accumulation, mixed precision, lookahead, ema) --------------
 from gradtx._accumulate import ApplyEvery as ApplyEvery
 from gradtx._accumulate import MultiSteps as MultiSteps
 from gradtx._accumulate import MultiStepsState as MultiStepsState
@@ -41,9 +17,25 @@ from gradtx._averaging import averaged_params as averaged_params
 from gradtx._averaging import ema_params as ema_params
 from gradtx._averaging import incremental_update as incremental_update
 from gradtx._averaging import periodic_update as periodic_update
-from gradtx._conditional import ConditionFn as ConditionFn
+from gradtx._base import EmptyState as EmptyState
+from gradtx._base import GradientTransformation as GradientTransformation
+from gradtx._base import OptState as OptState
+from gradtx._base import Params as Params
+from gradtx._base import ScalarOrSchedule as ScalarOrSchedule
+from gradtx._base import Schedule as Schedule
+from gradtx._base import Updates as Updates
+from gradtx._base import apply_updates as apply_updates
+from gradtx._base import identity as identity
+from gradtx._base import init_empty_state as init_empty_state
+from gradtx._base import safe_increment as safe_increment
+from gradtx._base import set_to_zero as set_to_zero
+from gradtx._base import stateless as stateless
+from gradtx._base import stateless_with_tree_map as stateless_with_tree_map
+from gradtx._combine import chain as chain
+from gradtx._combine import named_chain as named_chain
 from gradtx._conditional import ConditionallyMaskState as ConditionallyMaskState
 from gradtx._conditional import ConditionallyTransformState as ConditionallyTransformState
+from gradtx._conditional import ConditionFn as ConditionFn
 from gradtx._conditional import conditionally_mask as conditionally_mask
 from gradtx._conditional import conditionally_transform as conditionally_transform
 from gradtx._finite import ApplyIfFiniteState as ApplyIfFiniteState
@@ -57,6 +49,7 @@ from gradtx._freeze import selective_transform as selective_transform
 from gradtx._layerwise import layerwise_decay_groups as layerwise_decay_groups
 from gradtx._layerwise import layerwise_lr_decay as layerwise_lr_decay
 from gradtx._layerwise import param_path_name as param_path_name
+from gradtx._lbfgs_optimizer import lbfgs as lbfgs
 from gradtx._lookahead import LookaheadParams as LookaheadParams
 from gradtx._lookahead import LookaheadState as LookaheadState
 from gradtx._lookahead import lookahead as lookahead
@@ -67,11 +60,152 @@ from gradtx._monitoring import SnapshotState as SnapshotState
 from gradtx._monitoring import measure_with_ema as measure_with_ema
 from gradtx._monitoring import monitor as monitor
 from gradtx._monitoring import snapshot as snapshot
-from gradtx._partition import MultiTransformState as MultiTransformState
 from gradtx._partition import PartitionState as PartitionState
-from gradtx._partition import multi_transform as multi_transform
 from gradtx._partition import partition as partition
-
-# --- optax parity -------------------------------------------------------------------------
+from gradtx._plateau import ReduceLROnPlateauState as ReduceLROnPlateauState
+from gradtx._plateau import reduce_on_plateau as reduce_on_plateau
+from gradtx._tree import global_norm as global_norm
+from gradtx.compat import AdaptiveGradClipState as AdaptiveGradClipState
+from gradtx.compat import AddDecayedWeightsState as AddDecayedWeightsState
+from gradtx.compat import ClipByGlobalNormState as ClipByGlobalNormState
+from gradtx.compat import ClipState as ClipState
+from gradtx.compat import GradientTransformationExtraArgs as GradientTransformationExtraArgs
+from gradtx.compat import MultiTransformState as MultiTransformState
+from gradtx.compat import NonNegativeParamsState as NonNegativeParamsState
+from gradtx.compat import ScaleByRssState as ScaleByRssState
+from gradtx.compat import ScaleByTrustRatioState as ScaleByTrustRatioState
+from gradtx.compat import ScaleState as ScaleState
+from gradtx.compat import TraceState as TraceState
+from gradtx.compat import multi_transform as multi_transform
+from gradtx.compat import scale_by_rss as scale_by_rss
+from gradtx.compat import scale_by_stddev as scale_by_stddev
+from gradtx.compat import trace as trace
+from gradtx.compat import with_extra_args_support as with_extra_args_support
+from gradtx.lr_finder import LRFinderResult as LRFinderResult
+from gradtx.lr_finder import lr_finder as lr_finder
+from gradtx.optimizers import adafactor as adafactor
+from gradtx.optimizers import adagrad as adagrad
+from gradtx.optimizers import adam as adam
+from gradtx.optimizers import adamax as adamax
+from gradtx.optimizers import adamw as adamw
+from gradtx.optimizers import lamb as lamb
+from gradtx.optimizers import lars as lars
+from gradtx.optimizers import lion as lion
+from gradtx.optimizers import nadam as nadam
+from gradtx.optimizers import radam as radam
+from gradtx.optimizers import rmsprop as rmsprop
+from gradtx.optimizers import sgd as sgd
+from gradtx.optimizers import sign_sgd as sign_sgd
+from gradtx.optimizers import signum as signum
+from gradtx.optimizers_extra import adabelief as adabelief
+from gradtx.optimizers_extra import adadelta as adadelta
+from gradtx.optimizers_extra import adamaxw as adamaxw
+from gradtx.optimizers_extra import adan as adan
+from gradtx.optimizers_extra import amsgrad as amsgrad
+from gradtx.optimizers_extra import fromage as fromage
+from gradtx.optimizers_extra import nadamw as nadamw
+from gradtx.optimizers_extra import noisy_sgd as noisy_sgd
+from gradtx.optimizers_extra import novograd as novograd
+from gradtx.optimizers_extra import optimistic_adam as optimistic_adam
+from gradtx.optimizers_extra import optimistic_adam_v2 as optimistic_adam_v2
+from gradtx.optimizers_extra import optimistic_gradient_descent as optimistic_gradient_descent
+from gradtx.optimizers_extra import polyak_sgd as polyak_sgd
+from gradtx.optimizers_extra import rprop as rprop
+from gradtx.optimizers_extra import sm3 as sm3
+from gradtx.optimizers_extra import yogi as yogi
+from gradtx.schedules import InjectHyperparamsState as InjectHyperparamsState
+from gradtx.schedules import InjectStatefulHyperparamsState as InjectStatefulHyperparamsState
+from gradtx.schedules import WrappedSchedule as WrappedSchedule
+from gradtx.schedules import constant_schedule as constant_schedule
+from gradtx.schedules import cosine_decay_schedule as cosine_decay_schedule
+from gradtx.schedules import cosine_onecycle_momentum_schedule as cosine_onecycle_momentum_schedule
+from gradtx.schedules import cosine_onecycle_schedule as cosine_onecycle_schedule
+from gradtx.schedules import cosine_restarts_schedule as cosine_restarts_schedule
+from gradtx.schedules import exponential_decay as exponential_decay
+from gradtx.schedules import inject_hyperparams as inject_hyperparams
+from gradtx.schedules import inject_stateful_hyperparams as inject_stateful_hyperparams
+from gradtx.schedules import join_schedules as join_schedules
+from gradtx.schedules import linear_onecycle_momentum_schedule as linear_onecycle_momentum_schedule
+from gradtx.schedules import linear_onecycle_schedule as linear_onecycle_schedule
+from gradtx.schedules import linear_schedule as linear_schedule
+from gradtx.schedules import piecewise_constant_schedule as piecewise_constant_schedule
+from gradtx.schedules import piecewise_interpolate_schedule as piecewise_interpolate_schedule
+from gradtx.schedules import polynomial_schedule as polynomial_schedule
+from gradtx.schedules import sgdr_schedule as sgdr_schedule
+from gradtx.schedules import warmup_constant_schedule as warmup_constant_schedule
+from gradtx.schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from gradtx.schedules import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
+from gradtx.transforms._adam import ScaleByAdamState as ScaleByAdamState
+from gradtx.transforms._adam import scale_by_adam as scale_by_adam
+from gradtx.transforms._adam import scale_by_adamax as scale_by_adamax
+from gradtx.transforms._adam import scale_by_radam as scale_by_radam
+from gradtx.transforms._clipping import clip as clip
+from gradtx.transforms._clipping import clip_by_global_norm as clip_by_global_norm
+from gradtx.transforms._factored import FactoredState as FactoredState
+from gradtx.transforms._factored import clip_by_block_rms as clip_by_block_rms
+from gradtx.transforms._factored import scale_by_factored_rms as scale_by_factored_rms
+from gradtx.transforms._factored import scale_by_param_block_rms as scale_by_param_block_rms
+from gradtx.transforms._lbfgs import ScaleByLBFGSState as ScaleByLBFGSState
+from gradtx.transforms._lbfgs import scale_by_lbfgs as scale_by_lbfgs
+from gradtx.transforms._linesearch import BacktrackingLinesearchInfo as BacktrackingLinesearchInfo
+from gradtx.transforms._linesearch import ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState
+from gradtx.transforms._linesearch import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
+from gradtx.transforms._linesearch import value_and_grad_from_state as value_and_grad_from_state
+from gradtx.transforms._masking import MaskedNode as MaskedNode
+from gradtx.transforms._masking import MaskedState as MaskedState
+from gradtx.transforms._masking import masked as masked
+from gradtx.transforms._momentum import EmaState as EmaState
+from gradtx.transforms._momentum import ScaleByMomentumState as ScaleByMomentumState
+from gradtx.transforms._momentum import ema as ema
+from gradtx.transforms._momentum import scale_by_momentum as scale_by_momentum
+from gradtx.transforms._noise import AddNoiseState as AddNoiseState
+from gradtx.transforms._noise import add_noise as add_noise
+from gradtx.transforms._parity_adadelta_sm3 import ScaleByAdaDeltaState as ScaleByAdaDeltaState
+from gradtx.transforms._parity_adadelta_sm3 import ScaleBySM3State as ScaleBySM3State
+from gradtx.transforms._parity_adadelta_sm3 import scale_by_adadelta as scale_by_adadelta
+from gradtx.transforms._parity_adadelta_sm3 import scale_by_sm3 as scale_by_sm3
+from gradtx.transforms._parity_adan_novograd import ScaleByAdanState as ScaleByAdanState
+from gradtx.transforms._parity_adan_novograd import ScaleByNovogradState as ScaleByNovogradState
+from gradtx.transforms._parity_adan_novograd import scale_by_adan as scale_by_adan
+from gradtx.transforms._parity_adan_novograd import scale_by_novograd as scale_by_novograd
+from gradtx.transforms._parity_belief_yogi import ScaleByAmsgradState as ScaleByAmsgradState
+from gradtx.transforms._parity_belief_yogi import ScaleByBeliefState as ScaleByBeliefState
+from gradtx.transforms._parity_belief_yogi import scale_by_amsgrad as scale_by_amsgrad
+from gradtx.transforms._parity_belief_yogi import scale_by_belief as scale_by_belief
+from gradtx.transforms._parity_belief_yogi import scale_by_yogi as scale_by_yogi
+from gradtx.transforms._parity_clipping_extra import adaptive_grad_clip as adaptive_grad_clip
+from gradtx.transforms._parity_clipping_extra import per_example_global_norm_clip as per_example_global_norm_clip
+from gradtx.transforms._parity_clipping_extra import per_example_layer_norm_clip as per_example_layer_norm_clip
+from gradtx.transforms._parity_normalize import ScaleByDistanceOverGradientsState as ScaleByDistanceOverGradientsState
+from gradtx.transforms._parity_normalize import centralize as centralize
+from gradtx.transforms._parity_normalize import keep_params_nonnegative as keep_params_nonnegative
+from gradtx.transforms._parity_normalize import normalize_by_update_norm as normalize_by_update_norm
+from gradtx.transforms._parity_normalize import scale_by_distance_over_gradients as scale_by_distance_over_gradients
+from gradtx.transforms._parity_normalize import scale_by_param_block_norm as scale_by_param_block_norm
+from gradtx.transforms._parity_optimistic import ScaleByOptimisticGradientState as ScaleByOptimisticGradientState
+from gradtx.transforms._parity_optimistic import scale_by_optimistic_gradient as scale_by_optimistic_gradient
+from gradtx.transforms._parity_rprop_polyak import ScaleByRpropState as ScaleByRpropState
+from gradtx.transforms._parity_rprop_polyak import scale_by_polyak as scale_by_polyak
+from gradtx.transforms._parity_rprop_polyak import scale_by_rprop as scale_by_rprop
+from gradtx.transforms._rms import ScaleByAdagradState as ScaleByAdagradState
+from gradtx.transforms._rms import ScaleByRmsState as ScaleByRmsState
+from gradtx.transforms._rms import ScaleByRmsWithCountState as ScaleByRmsWithCountState
+from gradtx.transforms._rms import ScaleByRStdDevState as ScaleByRStdDevState
+from gradtx.transforms._rms import ScaleByRStdDevWithCountState as ScaleByRStdDevWithCountState
+from gradtx.transforms._rms import scale_by_adagrad as scale_by_adagrad
+from gradtx.transforms._rms import scale_by_rms as scale_by_rms
+from gradtx.transforms._scaling import ScaleByScheduleState as ScaleByScheduleState
+from gradtx.transforms._scaling import scale as scale
+from gradtx.transforms._scaling import scale_by_learning_rate as scale_by_learning_rate
+from gradtx.transforms._scaling import scale_by_schedule as scale_by_schedule
+from gradtx.transforms._sign import ScaleByLionState as ScaleByLionState
+from gradtx.transforms._sign import scale_by_lion as scale_by_lion
+from gradtx.transforms._sign import scale_by_sign as scale_by_sign
+from gradtx.transforms._trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
+from gradtx.transforms._weight_decay import WeightDecaySchedule as WeightDecaySchedule
+from gradtx.transforms._weight_decay import add_decayed_weights as add_decayed_weights
+from gradtx.transforms._zoom_linesearch import ScaleByZoomLinesearchState as ScaleByZoomLinesearchState
+from gradtx.transforms._zoom_linesearch import ZoomLinesearchInfo as ZoomLinesearchInfo
+from gradtx.transforms._zoom_linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
 
 __version__ = "0.1.0"

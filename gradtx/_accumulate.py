@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from gradtx import _checks, _tree
 from gradtx._base import (
@@ -85,8 +86,10 @@ def skip_large_updates(
       squared norm is summed in at least float32.
     """
     del gradient_step, params
+    # A NaN threshold would skip every micro-step, silently.
+    _checks.check_scalar("max_squared_norm", max_squared_norm, where="skip_large_updates")
     leaves = [jnp.asarray(x) for x in jax.tree.leaves(updates)]
-    acc_dtype = jnp.result_type(*[jnp.promote_types(x.dtype, jnp.float32) for x in leaves]) if leaves else jnp.float32
+    acc_dtype = _tree.standard_promote(jnp.float32, *[x.dtype for x in leaves])
     norm_sq = jnp.zeros([], acc_dtype)
     for x in leaves:
         x = x.astype(acc_dtype)
@@ -187,7 +190,7 @@ class MultiSteps:
     def _k(self, gradient_step: Any) -> jax.Array:
         k = self._every_k_schedule(gradient_step)
         concrete = None
-        if not isinstance(k, jax.core.Tracer):
+        if not isinstance(k, Tracer):
             concrete = int(k)
         if concrete is not None and concrete <= 0:
             raise ValueError(
@@ -314,7 +317,7 @@ def apply_every(k: int = 1) -> GradientTransformation:
       ValueError: when ``k < 1``.
     """
     where = "apply_every"
-    if not isinstance(k, jax.core.Tracer):
+    if not isinstance(k, Tracer):
         _checks.check_int("k", k, where=where, low=1)
 
     def init_fn(params: Params) -> ApplyEvery:

@@ -81,7 +81,7 @@ def ema_params(decay: ScalarOrSchedule = 0.999, *, accumulator_dtype: Any = None
         d = _checks.evaluate_scalar_or_schedule(decay, state.count, name="decay", where=where)
 
         def avg(e: jax.Array, p: jax.Array, u: jax.Array) -> jax.Array:
-            dtype = jnp.promote_types(e.dtype, jnp.promote_types(p.dtype, u.dtype))
+            dtype = _tree.standard_promote(e.dtype, p.dtype, u.dtype)
             new_p = p.astype(dtype) + u.astype(dtype)
             dd = jnp.asarray(d).astype(dtype)
             return (dd * e.astype(dtype) + (1 - dd) * new_p).astype(e.dtype)
@@ -142,6 +142,8 @@ def incremental_update(new_tensors: Params, old_tensors: Params, step_size: Any)
       https://doi.org/10.1137/0330046, 1992.
     """
     _tree.check_same_structure(old_tensors, new_tensors, "old_tensors", "new_tensors", where="incremental_update")
+    if jnp.ndim(step_size) == 0:
+        _checks.check_scalar("step_size", step_size, where="incremental_update")  # NaN would poison the average
 
     def step(new: Any, old: Any) -> Any:
         if new is None:
@@ -172,4 +174,6 @@ def periodic_update(new_tensors: Params, old_tensors: Params, steps: Any, update
       https://doi.org/10.1038/nature14236, 2015.
     """
     _tree.check_same_structure(old_tensors, new_tensors, "old_tensors", "new_tensors", where="periodic_update")
+    if not isinstance(update_period, jax.Array):  # traced or array periods are the caller's business
+        _checks.check_int("update_period", update_period, where="periodic_update", low=1)
     return jax.lax.cond(jnp.mod(steps, update_period) == 0, lambda: new_tensors, lambda: old_tensors)

@@ -29,7 +29,7 @@ def chain(*transforms: Any) -> GradientTransformation:
       >>> import jax.numpy as jnp, gradtx
       >>> tx = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.scale(-0.1))
       >>> updates, _ = tx.update({"w": jnp.array([3.0, 4.0])}, tx.init({"w": jnp.zeros(2)}))
-      >>> updates["w"]
+      >>> updates["w"].round(4)
       Array([-0.06, -0.08], dtype=float32)
     """
     members = tuple(as_gradient_transformation(t, where=f"chain: argument {i}") for i, t in enumerate(transforms))

@@ -179,13 +179,17 @@ def _make_injector(
                 numeric[name] = value
             else:
                 other[name] = value
+        for name, value in numeric.items():
+            # Ranges are the inner factory's business (checked at `init`); NaN is never valid.
+            if jnp.ndim(value) == 0:
+                _checks.check_scalar(name, value, where=where)
         use_stateful = always_stateful or bool(stateful)
         if use_stateful:
             stateful.update({k: WrappedSchedule(f) for k, f in schedules.items()})
             schedules = {}
 
-        def cast(name: str, value: Any, dtype: Any) -> jax.Array:
-            return _to_array(value, dtype, forced=forced, wants_float=wants_float[name])
+        def cast(name: str, value: Any, dtype: Any, *, always: bool = True) -> jax.Array:
+            return _to_array(value, dtype, forced=forced or always, wants_float=wants_float[name])
 
         def scheduled(name: str, value: Any, count: Any) -> Any:
             return _checks.evaluate_scalar_or_schedule(value, count, name=name, where=where)
@@ -193,7 +197,7 @@ def _make_injector(
         def init_fn(params: Params) -> Any:
             dtype = _default_dtype(params, hp_dtype)
             count = zero_count()
-            hparams = {k: cast(k, v, dtype) for k, v in numeric.items()}
+            hparams = {k: cast(k, v, dtype, always=False) for k, v in numeric.items()}
             hparams.update({k: cast(k, scheduled(k, f, count), dtype) for k, f in schedules.items()})
             hstates = {k: f.init() for k, f in stateful.items()}
             for k, f in stateful.items():
@@ -226,6 +230,10 @@ def _make_injector(
             count = state.count
             hparams.update({k: cast(k, scheduled(k, f, count), target(k)) for k, f in schedules.items()})
             if use_stateful:
+                if not isinstance(state, InjectStatefulHyperparamsState):
+                    raise ValueError(
+                        f"{where}: expected an InjectStatefulHyperparamsState, got {type(state).__name__}."
+                    )
                 hstates = state.hyperparams_states
                 for k, f in stateful.items():
                     hparams[k] = cast(k, scheduled(k, functools.partial(f, **extra_args), hstates[k]), target(k))
@@ -287,7 +295,9 @@ def inject_hyperparams(
       >>> state = tx.init({"w": jnp.ones(2, jnp.float32)})
       >>> state.hyperparams["learning_rate"] = jnp.float32(0.01)
     """
-    return _make_injector(inner_factory, static_args, hyperparam_dtype, where="inject_hyperparams", always_stateful=False)
+    return _make_injector(
+        inner_factory, static_args, hyperparam_dtype, where="inject_hyperparams", always_stateful=False
+    )
 
 
 def inject_stateful_hyperparams(

@@ -8,7 +8,7 @@ that into labels and per-group scales for :func:`gradtx.partition`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import jax
@@ -128,9 +128,13 @@ def layerwise_lr_decay(
     scales = {depth: float(decay) ** (num_layers - depth) for depth in range(num_layers + 1)}
 
     def scaled(scale: float) -> ScalarOrSchedule:
-        if callable(learning_rate):
-            return lambda count: learning_rate(count) * scale
-        return learning_rate * scale
+        lr: Any = learning_rate
+        if callable(lr):
+            schedule: Callable[[Any], Any] = lr
+            return lambda count: schedule(count) * scale
+        return lr * scale
 
-    transforms = {depth: optimizer_fn(scaled(scale)) for depth, scale in scales.items()}
+    transforms: dict[Hashable, GradientTransformation] = {}
+    for depth, scale in scales.items():
+        transforms[depth] = optimizer_fn(scaled(scale))
     return partition(transforms, lambda tree: _depths(tree, depth_fn, num_layers, where))

@@ -16,8 +16,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
-from gradtx import _checks
+from gradtx import _checks, _tree
 
 __all__ = ["DynamicLossScale", "NoOpLossScale"]
 
@@ -26,7 +27,7 @@ def _times(tree: Any, factor: jax.Array) -> Any:
     def mul(x: Any) -> Any:
         x = jnp.asarray(x)
         # Multiply in at least float32 so that 1/S is not rounded to a float16 subnormal first.
-        dtype = jnp.promote_types(x.dtype, jnp.float32)
+        dtype = _tree.standard_promote(x.dtype, jnp.float32)
         return (x.astype(dtype) * factor.astype(dtype)).astype(x.dtype)
 
     return jax.tree.map(mul, tree)
@@ -71,7 +72,7 @@ class DynamicLossScale:
         where = "DynamicLossScale"
         # Tracers (inside jit) and pytree placeholders built by unflattening are not checked.
         if isinstance(self.loss_scale, (int, float)) or (
-            isinstance(self.loss_scale, jax.Array) and not isinstance(self.loss_scale, jax.core.Tracer)
+            isinstance(self.loss_scale, jax.Array) and not isinstance(self.loss_scale, Tracer)
         ):
             _checks.check_positive("loss_scale", self.loss_scale, where=where)
             object.__setattr__(self, "loss_scale", jnp.asarray(self.loss_scale, jnp.float32))

@@ -1,4 +1,4 @@
-"""Parameter groups: ``partition`` (alias ``multi_transform``), torch's ``param_groups`` for JAX.
+"""Parameter groups: ``partition``, torch's ``param_groups`` for JAX (``multi_transform`` is in compat).
 
 Each leaf of the params carries a label; each label names a transform. Every group's
 transform runs under :func:`gradtx.masked`, so it sees (and allocates state for) only its
@@ -16,7 +16,7 @@ from gradtx import _tree
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx.transforms._masking import masked
 
-__all__ = ["MultiTransformState", "PartitionState", "broadcast_labels", "multi_transform", "partition"]
+__all__ = ["PartitionState", "broadcast_labels", "partition"]
 
 
 class PartitionState(NamedTuple):
@@ -27,10 +27,6 @@ class PartitionState(NamedTuple):
     """
 
     inner_states: Any
-
-
-MultiTransformState = PartitionState
-"""The name optax 0.2.8 keeps for :class:`PartitionState` (same class)."""
 
 
 def _label_mismatch(labels: Any, tree: Any, tree_name: str) -> str:
@@ -164,7 +160,3 @@ def partition(
         return updates, PartitionState(inner_states=new_states)
 
     return GradientTransformation(init_fn, update_fn)
-
-
-multi_transform = partition
-"""The name optax 0.2.8 keeps for :func:`partition` (same function)."""

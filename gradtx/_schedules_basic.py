@@ -10,6 +10,7 @@ Constructors validate their arguments at once and raise ``ValueError`` naming th
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,14 @@ def as_float(x: Any) -> jax.Array:
     return jnp.asarray(x).astype(float_dtype())
 
 
+def safe_pow(base: jax.Array, exponent: Any) -> jax.Array:
+    """``base ** exponent`` for ``base >= 0`` that is exact at ``base == 0`` (XLA's pow can give NaN there)."""
+    exponent = as_float(exponent)
+    positive = base > 0
+    powered = jnp.power(jnp.where(positive, base, 1.0), exponent)
+    return jnp.where(positive, powered, jnp.where(exponent == 0, 1.0, 0.0))
+
+
 def check_steps(name: str, value: Any, *, where: str, allow_zero: bool = False) -> float:
     """A step count must be a finite real number, positive (or non-negative with ``allow_zero``)."""
     x = _checks.check_scalar(name, value, where=where)
@@ -64,14 +73,17 @@ def _boundaries_and_scales(
         return [], []
     if not isinstance(boundaries_and_scales, Mapping):
         raise TypeError(
-            f"{where}: `boundaries_and_scales` must be a dict {{step: scale}}, got {type(boundaries_and_scales).__name__}."
+            f"{where}: `boundaries_and_scales` must be a dict {{step: scale}}, "
+            f"got {type(boundaries_and_scales).__name__}."
         )
     items = []
     for step, scale in boundaries_and_scales.items():
         b = check_steps("boundaries_and_scales", step, where=where, allow_zero=True)
         s = _checks.check_scalar("boundaries_and_scales", scale, where=where)
         if s is not None and s < 0:
-            raise ValueError(f"{where}: `boundaries_and_scales` must have non-negative scales, got {scale!r} at {step}.")
+            raise ValueError(
+                f"{where}: `boundaries_and_scales` must have non-negative scales, got {scale!r} at {step}."
+            )
         items.append((b, scale))
     items.sort(key=lambda kv: kv[0])
     return [b for b, _ in items], [s for _, s in items]
@@ -100,7 +112,9 @@ def constant_schedule(value: Any) -> Schedule:
     return schedule
 
 
-def polynomial_schedule(init_value: Any, end_value: Any, power: Any, transition_steps: int, transition_begin: int = 0) -> Schedule:
+def polynomial_schedule(
+    init_value: Any, end_value: Any, power: Any, transition_steps: int, transition_begin: int = 0
+) -> Schedule:
     r"""Polynomial transition from ``init_value`` to ``end_value``.
 
     .. math::
@@ -132,7 +146,7 @@ def polynomial_schedule(init_value: Any, end_value: Any, power: Any, transition_
     def schedule(count: Any) -> jax.Array:
         t = jnp.clip(as_float(count) - begin, 0.0, steps)
         frac = 1.0 - t / steps
-        return (as_float(init_value) - as_float(end_value)) * frac ** as_float(power) + as_float(end_value)
+        return (as_float(init_value) - as_float(end_value)) * safe_pow(frac, power) + as_float(end_value)
 
     return schedule
 
@@ -171,7 +185,8 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
 
     def schedule(count: Any) -> jax.Array:
         frac = jnp.clip(as_float(count) - begin, 0.0, steps) / steps
-        return as_float(init_value) + (as_float(end_value) - as_float(init_value)) * frac
+        # This form is exact at both ends (no cancellation when the end value is tiny).
+        return as_float(init_value) * (1.0 - frac) + as_float(end_value) * frac
 
     return schedule
 
@@ -302,7 +317,7 @@ def cosine_decay_schedule(init_value: Any, decay_steps: int, alpha: Any = 0.0, e
         t = jnp.minimum(as_float(count), steps)
         cosine = jnp.maximum(0.5 * (1.0 + jnp.cos(jnp.pi * t / steps)), 0.0)
         a = as_float(alpha)
-        return as_float(init_value) * ((1.0 - a) * cosine ** as_float(exponent) + a)
+        return as_float(init_value) * ((1.0 - a) * safe_pow(cosine, exponent) + a)
 
     return schedule
 
@@ -317,14 +332,14 @@ def interpolate(kind: str, bounds: Sequence[float], values: Sequence[Any]) -> Sc
     def schedule(count: Any) -> jax.Array:
         t = as_float(count)
         value = as_float(values[0])
-        for (b0, b1), (v0, v1) in zip(zip(bounds[:-1], bounds[1:]), zip(values[:-1], values[1:])):
+        for (b0, b1), (v0, v1) in zip(itertools.pairwise(bounds), itertools.pairwise(values)):
             if b1 <= b0:
                 value = jnp.where(t >= b1, as_float(v1), value)
                 continue
             pct = jnp.clip((t - b0) / (b1 - b0), 0.0, 1.0)
             start, end = as_float(v0), as_float(v1)
             if kind == "linear":
-                seg = start + (end - start) * pct
+                seg = start * (1.0 - pct) + end * pct  # exact at both ends, no cancellation
             else:
                 seg = end + (start - end) * 0.5 * (1.0 + jnp.cos(jnp.pi * pct))
             value = jnp.where(t >= b0, seg, value)
@@ -415,4 +430,3 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
         return value
 
     return schedule
-

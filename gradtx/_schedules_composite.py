@@ -22,6 +22,7 @@ from gradtx._schedules_basic import (
     interpolate,
     join_schedules,
     linear_schedule,
+    safe_pow,
 )
 
 __all__ = [
@@ -65,7 +66,7 @@ def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: int
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 
-def _with_warmup(init_value: Any, peak_value: Any, warmup_steps: float, decay: Schedule) -> Schedule:
+def _with_warmup(init_value: Any, peak_value: Any, warmup_steps: Any, decay: Schedule) -> Schedule:
     if warmup_steps == 0:
         return decay
     return join_schedules([linear_schedule(init_value, peak_value, warmup_steps), decay], [warmup_steps])
@@ -118,7 +119,7 @@ def warmup_cosine_decay_schedule(
         t = jnp.minimum(as_float(count), length)
         cosine = jnp.maximum(0.5 * (1.0 + jnp.cos(jnp.pi * t / length)), 0.0)
         end = as_float(end_value)
-        return end + (as_float(peak_value) - end) * cosine ** as_float(exponent)
+        return end + (as_float(peak_value) - end) * safe_pow(cosine, exponent)
 
     return _with_warmup(init_value, peak_value, warmup, decay)
 
@@ -204,9 +205,13 @@ def cosine_onecycle_schedule(
     """
     where = "cosine_onecycle_schedule"
     _check_values(where, peak_value=peak_value)
-    steps = _check_onecycle(where, transition_steps, pct_start, div_factor=div_factor, final_div_factor=final_div_factor)
+    steps = _check_onecycle(
+        where, transition_steps, pct_start, div_factor=div_factor, final_div_factor=final_div_factor
+    )
     init = peak_value / div_factor
-    return interpolate("cosine", [0.0, float(int(pct_start * steps)), steps], [init, peak_value, init / final_div_factor])
+    return interpolate(
+        "cosine", [0.0, float(int(pct_start * steps)), steps], [init, peak_value, init / final_div_factor]
+    )
 
 
 def cosine_onecycle_momentum_schedule(
@@ -355,7 +360,9 @@ def sgdr_schedule(cosine_kwargs: Iterable[dict[str, Any]]) -> Schedule:
     schedules, boundaries, step = [], [], 0
     for i, kwargs in enumerate(cosine_kwargs):
         if not isinstance(kwargs, Mapping) or "decay_steps" not in kwargs:
-            raise ValueError(f"{where}: `cosine_kwargs[{i}]` must be a dict with a `decay_steps` entry, got {kwargs!r}.")
+            raise ValueError(
+                f"{where}: `cosine_kwargs[{i}]` must be a dict with a `decay_steps` entry, got {kwargs!r}."
+            )
         schedules.append(warmup_cosine_decay_schedule(**kwargs))
         step += kwargs["decay_steps"]
         boundaries.append(step)

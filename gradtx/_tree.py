@@ -181,13 +181,13 @@ def _norm_dtype(dtype: Any) -> Any:
     return standard_promote(real, jnp.float32)
 
 
-def global_norm(tree: Any) -> jax.Array:
+def global_norm(updates: Any) -> jax.Array:
     """The l2 norm of all leaves together: ``sqrt(sum_i |x_i|^2)``.
 
     Squares are summed in at least float32 (float64 leaves stay float64); complex leaves
     contribute ``|x|^2``. The result has that accumulation dtype.
     """
-    leaves = [jnp.asarray(x) for x in jax.tree.leaves(tree)]
+    leaves = [jnp.asarray(x) for x in jax.tree.leaves(updates)]
     if not leaves:
         return jnp.zeros([], jnp.float32)
     acc_dtype = standard_promote(*[_norm_dtype(x.dtype) for x in leaves])

@@ -27,7 +27,10 @@ import gradtx
 
 # Names where gradtx differs from optax on purpose: {name: reason}. Keep in sync with the
 # "Deliberate differences from optax" section of docs/conventions.md (a test checks both ways).
-DELIBERATE_DIFFERENCES: dict[str, str] = {}
+DELIBERATE_DIFFERENCES: dict[str, str] = {
+    "scale_by_adam": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "scale_by_rms": "adds a keyword-only `centered` after optax's arguments (torch's centered RMSprop)",
+}
 
 # Modules of optax whose top-level re-exports are not about building optimizers.
 _LOSS_MODULES = ("optax.losses",)
@@ -144,7 +147,7 @@ def _defaults_equal(a: Any, b: Any) -> bool:
         return getattr(a, "__name__", None) == getattr(b, "__name__", object())
     try:
         return bool(a == b)
-    except Exception:  # noqa: BLE001 - a default whose == raises is simply different
+    except Exception:  # a default whose == raises is simply different
         return False
 
 
@@ -237,22 +240,91 @@ _OWNER_HINTS: dict[str, tuple[str, ...]] = {
         "ZoomLinesearchInfo",
         "value_and_grad_from_state",
     ),
-    "B (schedules, injection)": ("schedule", "inject_", "InjectHyperparams", "InjectStateful", "WrappedSchedule",
-                                 "exponential_decay", "join_schedules", "ScaleBySchedule"),
-    "C (wrappers)": ("MultiSteps", "apply_if_finite", "ApplyIfFinite", "lookahead", "Lookahead", "masked", "Masked",
-                     "multi_transform", "MultiTransform", "partition", "Partition", "ema", "EmaState", "flatten",
-                     "apply_every", "ApplyEvery", "skip_", "ShouldSkip", "conditionally_", "Conditionally",
-                     "selective_transform", "freeze", "monitor", "Monitor", "measure_with_ema", "snapshot",
-                     "Snapshot", "periodic_update", "incremental_update", "with_extra_args_support", "trace",
-                     "TraceState", "GradientTransformationExtraArgs"),
+    "B (schedules, injection)": (
+        "schedule",
+        "inject_",
+        "InjectHyperparams",
+        "InjectStateful",
+        "WrappedSchedule",
+        "exponential_decay",
+        "join_schedules",
+        "ScaleBySchedule",
+    ),
+    "C (wrappers)": (
+        "MultiSteps",
+        "apply_if_finite",
+        "ApplyIfFinite",
+        "lookahead",
+        "Lookahead",
+        "masked",
+        "Masked",
+        "multi_transform",
+        "MultiTransform",
+        "partition",
+        "Partition",
+        "ema",
+        "EmaState",
+        "flatten",
+        "apply_every",
+        "ApplyEvery",
+        "skip_",
+        "ShouldSkip",
+        "conditionally_",
+        "Conditionally",
+        "selective_transform",
+        "freeze",
+        "monitor",
+        "Monitor",
+        "measure_with_ema",
+        "snapshot",
+        "Snapshot",
+        "periodic_update",
+        "incremental_update",
+        "with_extra_args_support",
+        "trace",
+        "TraceState",
+        "GradientTransformationExtraArgs",
+    ),
     "D1 (parity optimizers/transforms)": (
-        "adabelief", "adadelta", "adamaxw", "adan", "amsgrad", "fromage", "nadamw", "noisy_sgd", "novograd",
-        "optimistic", "polyak", "rprop", "sm3", "yogi", "scale_by_belief", "scale_by_adadelta", "scale_by_adan",
-        "scale_by_amsgrad", "scale_by_novograd", "scale_by_rss", "scale_by_stddev", "scale_by_distance",
-        "scale_by_param_block_norm", "normalize_by_update_norm", "centralize", "adaptive_grad_clip",
-        "per_example", "keep_params_nonnegative", "ScaleByBelief", "ScaleByAdaDelta", "ScaleByAdan",
-        "ScaleByAmsgrad", "ScaleByNovograd", "ScaleByRprop", "ScaleByRss", "ScaleByRStdDev", "ScaleBySM3",
-        "AdaptiveGradClip", "NonNegativeParams",
+        "adabelief",
+        "adadelta",
+        "adamaxw",
+        "adan",
+        "amsgrad",
+        "fromage",
+        "nadamw",
+        "noisy_sgd",
+        "novograd",
+        "optimistic",
+        "polyak",
+        "rprop",
+        "sm3",
+        "yogi",
+        "scale_by_belief",
+        "scale_by_adadelta",
+        "scale_by_adan",
+        "scale_by_amsgrad",
+        "scale_by_novograd",
+        "scale_by_rss",
+        "scale_by_stddev",
+        "scale_by_distance",
+        "scale_by_param_block_norm",
+        "normalize_by_update_norm",
+        "centralize",
+        "adaptive_grad_clip",
+        "per_example",
+        "keep_params_nonnegative",
+        "ScaleByBelief",
+        "ScaleByAdaDelta",
+        "ScaleByAdan",
+        "ScaleByAmsgrad",
+        "ScaleByNovograd",
+        "ScaleByRprop",
+        "ScaleByRss",
+        "ScaleByRStdDev",
+        "ScaleBySM3",
+        "AdaptiveGradClip",
+        "NonNegativeParams",
     ),
 }
 
@@ -271,8 +343,10 @@ def owner_guess(name: str) -> str:
 def report() -> str:
     """The grouped, printable report."""
     missing, mismatches = find_problems()
-    lines = [f"optax {optax.__version__}: {len(building_names())} names for building optimizers "
-             f"({len(excluded_names())} excluded, {len(DELIBERATE_DIFFERENCES)} deliberate differences)."]
+    lines = [
+        f"optax {optax.__version__}: {len(building_names())} names for building optimizers "
+        f"({len(excluded_names())} excluded, {len(DELIBERATE_DIFFERENCES)} deliberate differences)."
+    ]
     groups: dict[str, list[str]] = {}
     for name in missing:
         groups.setdefault(owner_guess(name), []).append(f"  missing   {name}")

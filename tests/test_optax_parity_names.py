@@ -57,8 +57,18 @@ def test_deliberate_differences_name_real_optax_names_with_reasons():
 def test_the_name_list_covers_what_optax_offers_beyond_its_all():
     required = pr.building_names()
     # Core, catalog, schedules and wrappers, including names optax exports without listing in __all__.
-    for name in ("adam", "chain", "cosine_decay_schedule", "MultiSteps", "ScaleByAdamState", "lbfgs",
-                 "optimistic_adam", "normalize_by_update_norm", "inject_stateful_hyperparams", "snapshot"):
+    for name in (
+        "adam",
+        "chain",
+        "cosine_decay_schedule",
+        "MultiSteps",
+        "ScaleByAdamState",
+        "lbfgs",
+        "optimistic_adam",
+        "normalize_by_update_norm",
+        "inject_stateful_hyperparams",
+        "snapshot",
+    ):
         assert name in required, name
     excluded = pr.excluded_names()
     assert excluded["l2_loss"] == "loss function"

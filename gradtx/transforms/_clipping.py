@@ -87,12 +87,15 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         # Divide only where the norm exceeds c (> 0), so 0/0 never happens. A non-finite norm
         # would give c/inf = 0, silently zeroing the finite entries: make the factor NaN instead.
         safe_norm = jnp.where(over, norm, jnp.ones_like(norm))
-        factor = jnp.where(over, c / safe_norm, jnp.ones_like(norm))
-        factor = jnp.where(jnp.isfinite(norm), factor, jnp.full_like(norm, jnp.nan))
+        finite = jnp.isfinite(norm)
 
         def leaf(g: jax.Array) -> jax.Array:
             dtype = m.compute_dtype(g.dtype)
-            return (g.astype(dtype) * factor.astype(dtype)).astype(g.dtype)
+            gc = g.astype(dtype)
+            # (g / norm) * c, the order optax uses, so float32 results agree bit for bit.
+            clipped = gc / safe_norm.astype(dtype) * c.astype(dtype)
+            out = jnp.where(over, clipped, gc)
+            return jnp.where(finite, out, jnp.full_like(out, jnp.nan)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates), state
 

@@ -246,6 +246,7 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
             d = m.as_dtype(threshold, r.dtype)
             over = r > d
             factor = jnp.where(over, d / jnp.where(over, r, jnp.ones_like(r)), jnp.ones_like(r))
+            factor = m.nan_unless_finite(factor, r)  # d / inf = 0 would silently zero the leaf
             return (g.astype(dtype) * factor.astype(dtype)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates), state

@@ -33,10 +33,18 @@ def _is_mask_leaf(x: Any) -> bool:
     return isinstance(x, (bool, np.bool_)) or (isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) == 0)
 
 
+def _is_concrete(x: Any) -> bool:
+    try:
+        bool(x)
+    except jax.errors.ConcretizationTypeError:
+        return False
+    return True
+
+
 def _mask_value(path: Any, x: Any) -> bool:
     if isinstance(x, (bool, np.bool_)):
         return bool(x)
-    if isinstance(x, jax.core.Tracer):
+    if isinstance(x, jax.Array) and not isinstance(x, np.ndarray) and not _is_concrete(x):
         raise TypeError(
             f"masked: the mask at {_tree.path_str(path)} is a traced value; masks must be static Python bools."
         )
@@ -135,7 +143,9 @@ def masked(
         updates: Updates, state: MaskedState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, MaskedState]:
         if not isinstance(state, MaskedState):
-            raise ValueError(f"masked: expected a MaskedState (from this transform's init), got {type(state).__name__}.")
+            raise ValueError(
+                f"masked: expected a MaskedState (from this transform's init), got {type(state).__name__}."
+            )
         full = resolve(updates, "updates")
         if params is not None:
             _tree.check_same_structure(updates, params, "updates", "params", where="masked")
@@ -145,7 +155,9 @@ def masked(
                 k: _mask_tree(v, full) if jax.tree.structure(v) == updates_def else v for k, v in extra_args.items()
             }
         masked_params = None if params is None else _mask_tree(params, full)
-        inner_updates, inner_state = tx.update(_mask_tree(updates, full), state.inner_state, masked_params, **extra_args)
+        inner_updates, inner_state = tx.update(
+            _mask_tree(updates, full), state.inner_state, masked_params, **extra_args
+        )
         new_updates = jax.tree.map(lambda keep, new, old: new if keep else old, full, inner_updates, updates)
         return new_updates, MaskedState(inner_state=inner_state)
 

@@ -23,7 +23,8 @@ def compute_dtype(dtype: Any) -> Any:
     if jnp.issubdtype(dtype, jnp.complexfloating):
         return dtype
     if jnp.issubdtype(dtype, jnp.floating):
-        return jnp.promote_types(dtype, jnp.float32)
+        # Half precision computes in float32; float32/float64 keep their own dtype.
+        return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else dtype
     return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
@@ -52,6 +53,19 @@ def real_part(x: jax.Array) -> jax.Array:
     return jnp.real(x) if jnp.issubdtype(x.dtype, jnp.complexfloating) else x
 
 
+def nan_unless_finite(factor: jax.Array, *norms: jax.Array) -> jax.Array:
+    """``factor`` where every norm is finite, else NaN (same shape and dtype as ``factor``).
+
+    A factor of the form ``c / norm`` is 0 for an infinite norm, which would silently zero
+    every finite entry it multiplies; NaN keeps the failure visible (e.g. to
+    :func:`gradtx.apply_if_finite`).
+    """
+    finite = jnp.ones(jnp.shape(factor), bool)
+    for norm in norms:
+        finite = finite & jnp.isfinite(norm)
+    return jnp.where(finite, factor, jnp.full_like(factor, jnp.nan))
+
+
 def bias_correction(decay: Any, count: jax.Array, dtype: Any) -> jax.Array:
     """``1 - decay**count`` in ``dtype`` (a real dtype)."""
     return 1 - as_dtype(decay, dtype) ** count.astype(dtype)
@@ -69,8 +83,8 @@ def check_updates(
 ) -> None:
     """The trace-time checks every catalog ``update`` runs.
 
-    Updates must be floating (or complex, when allowed); their structure and shapes must
-    match the per-parameter state and the params (when given). Errors name the first
+    Updates (and params, when given) must be floating (or complex, when allowed); their
+    structure and shapes must match the per-parameter state and the params (when given). Errors name the first
     differing path.
     """
     if need_params:
@@ -80,6 +94,8 @@ def check_updates(
         _tree.check_same_structure(state_tree, updates, state_name, "updates", where=where)
     if params is not None:
         _tree.check_same_structure(params, updates, "params", "updates", where=where)
+        # Integer params would have every update truncated away by `apply_updates`.
+        _tree.check_float_leaves(params, "params", where=where, allow_complex=allow_complex)
 
 
 def check_init_params(params: Any, *, where: str, allow_complex: bool = True) -> None:

@@ -10,15 +10,13 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation, Params, Updates
-from gradtx._tree import leaf_dtype, tree_full_like, tree_zeros_like
+from gradtx._tree import leaf_dtype, tree_zeros_like
 from gradtx.transforms import _parity_common as c
 
 __all__ = [
     "ScaleByAdaDeltaState",
-    "ScaleByRssState",
     "ScaleBySM3State",
     "scale_by_adadelta",
-    "scale_by_rss",
     "scale_by_sm3",
 ]
 
@@ -35,12 +33,6 @@ class ScaleBySM3State(NamedTuple):
 
     mu: Any
     nu: Any
-
-
-class ScaleByRssState(NamedTuple):
-    """State of :func:`scale_by_rss`: the running sum of squared gradients."""
-
-    sum_of_squares: Any
 
 
 def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
@@ -82,9 +74,9 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
             dt = c.compute_dtype(g.dtype)
             r, e = c.hp(rho, dt), c.hp(eps, dt)
             g_ = g.astype(dt)
-            e_g_new = (1 - r) * c.abs_sq(g_) + r * e_g.astype(dt)
+            e_g_new = c.hp(1 - rho, dt) * c.abs_sq(g_) + r * e_g.astype(dt)
             u = jnp.sqrt(e_x.astype(dt) + e) / jnp.sqrt(e_g_new + e) * g_
-            e_x_new = (1 - r) * c.abs_sq(u) + r * e_x.astype(dt)
+            e_x_new = c.hp(1 - rho, dt) * c.abs_sq(u) + r * e_x.astype(dt)
             return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
 
         out = jax.tree.map(leaf, updates, state.e_g, state.e_x)
@@ -153,7 +145,7 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
         def leaf(g: jax.Array, acc: list[jax.Array], m: jax.Array) -> tuple[Any, ...]:
             dt = c.compute_dtype(g.dtype)
             beta1, beta2 = c.hp(b1, dt), c.hp(b2, dt)
-            coeff = jnp.where(beta2 != 1, 1 - beta2, jnp.ones_like(beta2))
+            coeff = jnp.where(beta2 != 1, c.hp(1 - b2, dt), jnp.ones_like(beta2))
             g_ = g.astype(dt)
             if g.ndim < 2:
                 prior = acc[0].astype(dt)
@@ -165,7 +157,7 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
                 prior = functools.reduce(jnp.minimum, expanded)
             nu = coeff * c.abs_sq(g_) + beta2 * prior
             inv_root = jnp.where(nu > 0, jax.lax.rsqrt(nu + c.hp(eps, dt)), jnp.zeros_like(nu))
-            m_new = (1 - beta1) * (g_ * inv_root) + beta1 * m.astype(dt)
+            m_new = c.hp(1 - b1, dt) * (g_ * inv_root) + beta1 * m.astype(dt)
             if g.ndim < 2:
                 new_acc = [nu.astype(acc[0].dtype)]
             else:
@@ -178,56 +170,5 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         u, mu, nu = c.unzip(updates, out, 3)
         return u, ScaleBySM3State(mu=mu, nu=nu)
-
-    return GradientTransformation(init_fn, update_fn)
-
-
-def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> GradientTransformation:
-    """Rescales updates by the inverse root of the running sum of squared gradients (Adagrad).
-
-    .. math::
-       s_t = s_{t-1} + |g_t|^2, \\qquad u_t = g_t\\, (s_t + \\epsilon)^{-1/2} \\;\\text{where}\\; s_t > 0,
-       \\;\\text{else } 0,
-
-    with :math:`s_0 =` ``initial_accumulator_value``.
-
-    Args:
-      initial_accumulator_value: :math:`s_0 \\ge 0`. Default 0.1.
-      eps: added inside the root, ``>= 0``. Default 1e-7.
-
-    Returns:
-      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByRssState`.
-
-    Raises:
-      ValueError: when an argument is negative.
-
-    References:
-      Duchi et al., "Adaptive Subgradient Methods for Online Learning and Stochastic Optimization", JMLR, 2011.
-    """
-    where = "scale_by_rss"
-    _checks.check_non_negative("initial_accumulator_value", initial_accumulator_value, where=where)
-    _checks.check_non_negative("eps", eps, where=where)
-
-    def init_fn(params: Params) -> ScaleByRssState:
-        return ScaleByRssState(sum_of_squares=tree_full_like(params, initial_accumulator_value))
-
-    def update_fn(
-        updates: Updates, state: ScaleByRssState, params: Params | None = None, **extra_args: Any
-    ) -> tuple[Updates, ScaleByRssState]:
-        del extra_args
-        c.check_updates(
-            updates, where=where, state_tree=state.sum_of_squares, state_name="state.sum_of_squares", params=params
-        )
-
-        def leaf(g: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array]:
-            dt = c.compute_dtype(g.dtype)
-            g_ = g.astype(dt)
-            s_new = c.abs_sq(g_) + s.astype(dt)
-            inv_root = jnp.where(s_new > 0, jax.lax.rsqrt(s_new + c.hp(eps, s_new.dtype)), jnp.zeros_like(s_new))
-            return (inv_root * g_).astype(g.dtype), s_new.astype(s.dtype)
-
-        out = jax.tree.map(leaf, updates, state.sum_of_squares)
-        u, s = c.unzip(updates, out, 2)
-        return u, ScaleByRssState(sum_of_squares=s)
 
     return GradientTransformation(init_fn, update_fn)

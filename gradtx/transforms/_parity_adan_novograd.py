@@ -44,11 +44,14 @@ def scale_by_adan(
        m_t = b_1 m_{t-1} + (1 - b_1) g_t, \\qquad
        v_t = b_2 v_{t-1} + (1 - b_2) \\Delta_t,
 
-       n_t = b_3 n_{t-1} + (1 - b_3) |g_t + (1 - b_2) \\Delta_t|^2,
+       n_t = b_3 n_{t-1} + (1 - b_3) |g_t + b_2 \\Delta_t|^2,
 
-       u_t = \\frac{\\hat m_t + (1 - b_2) \\hat v_t}{\\sqrt{\\hat n_t + \\epsilon_{root}} + \\epsilon},
+       u_t = \\frac{\\hat m_t + b_2 \\hat v_t}{\\sqrt{\\hat n_t + \\epsilon_{root}} + \\epsilon},
 
-    where hats divide by :math:`1 - b_i^t`. The paper's :math:`\\beta_i` are :math:`1 - b_i` here.
+    where hats divide by :math:`1 - b_i^t`. The paper's :math:`\\beta_i` are :math:`1 - b_i` here, so its
+    :math:`(1 - \\beta_2)` weight on the gradient difference is :math:`b_2`, as in the paper's Algorithm 1
+    and the authors' code. optax 0.2.8 weights it by :math:`1 - b_2` instead (a known optax bug); the
+    two agree only for :math:`b_2 = 0.5`.
 
     Args:
       b1: decay of the gradient average, in ``[0, 1)``. Default 0.98.
@@ -91,10 +94,10 @@ def scale_by_adan(
             beta1, beta2, beta3 = c.hp(b1, dt), c.hp(b2, dt), c.hp(b3, dt)
             g = grad.astype(dt)
             diff = jnp.where(first, jnp.zeros_like(g), g - prev.astype(dt))
-            m_new = (1 - beta1) * g + beta1 * m.astype(dt)
-            v_new = (1 - beta2) * diff + beta2 * v.astype(dt)
-            n_new = (1 - beta3) * c.abs_sq(g + (1 - beta2) * diff) + beta3 * n.astype(dt)
-            direction = m_new / bc1.astype(dt) + (1 - beta2) * (v_new / bc2.astype(dt))
+            m_new = c.hp(1 - b1, dt) * g + beta1 * m.astype(dt)
+            v_new = c.hp(1 - b2, dt) * diff + beta2 * v.astype(dt)
+            n_new = c.hp(1 - b3, dt) * c.abs_sq(g + beta2 * diff) + beta3 * n.astype(dt)
+            direction = m_new / bc1.astype(dt) + beta2 * (v_new / bc2.astype(dt))
             denom = jnp.sqrt(n_new / bc3.astype(n_new.dtype) + c.hp(eps_root, n_new.dtype)) + c.hp(eps, n_new.dtype)
             u = direction / denom
             return u.astype(grad.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), n_new.astype(n.dtype)
@@ -170,13 +173,15 @@ def scale_by_novograd(
         first = count == 1
 
         def leaf(g: jax.Array, p: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, ...]:
-            dt = c.compute_dtype(jnp.promote_types(g.dtype, m.dtype))
+            dt = c.compute_dtype(c.wider(g.dtype, m.dtype))
             vt = c.compute_dtype(v.dtype)
             g_ = g.astype(dt)
             sq_norm = (jnp.linalg.norm(g_) ** 2).astype(vt)
             beta2 = c.hp(b2, vt)
-            v_new = jnp.where(first, sq_norm, (1 - beta2) * sq_norm + beta2 * v.astype(vt))
+            v_new = jnp.where(first, sq_norm, c.hp(1 - b2, vt) * sq_norm + beta2 * v.astype(vt))
             denom = (jnp.sqrt(v_new + c.hp(eps_root, vt)) + c.hp(eps, vt)).astype(dt)
+            # A per-leaf nu of inf (from an infinite gradient) would zero the leaf's g / denom.
+            denom = c.nan_unless_finite(denom, v_new)
             d = g_ / denom + c.hp(weight_decay, dt) * p.astype(dt)
             m_new = jnp.where(first, d, c.hp(b1, dt) * m.astype(dt) + d)
             m_stored = m_new.astype(m.dtype)

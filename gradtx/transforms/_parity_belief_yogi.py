@@ -97,11 +97,11 @@ def scale_by_belief(
             dt = c.compute_dtype(g.dtype)
             beta1, beta2 = c.hp(b1, dt), c.hp(b2, dt)
             g_ = g.astype(dt)
-            m_new = (1 - beta1) * g_ + beta1 * m.astype(dt)
-            s_new = (1 - beta2) * c.abs_sq(g_ - m_new) + beta2 * s.astype(dt)
+            m_new = c.hp(1 - b1, dt) * g_ + beta1 * m.astype(dt)
+            s_new = c.hp(1 - b2, dt) * c.abs_sq(g_ - m_new) + beta2 * s.astype(dt)
             s_new = s_new + c.hp(eps_root, s_new.dtype)
             if nesterov:
-                m_hat = beta1 * (m_new / bc1_next.astype(dt)) + (1 - beta1) * (g_ / bc1.astype(dt))
+                m_hat = beta1 * (m_new / bc1_next.astype(dt)) + c.hp(1 - b1, dt) * (g_ / bc1.astype(dt))
             else:
                 m_hat = m_new / bc1.astype(dt)
             s_hat = s_new / bc2.astype(s_new.dtype)
@@ -167,12 +167,12 @@ def scale_by_yogi(
 
         def leaf(g: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dt = c.compute_dtype(g.dtype)
-            beta1, beta2 = c.hp(b1, dt), c.hp(b2, dt)
+            beta1 = c.hp(b1, dt)
             g_ = g.astype(dt)
-            m_new = (1 - beta1) * g_ + beta1 * m.astype(dt)
+            m_new = c.hp(1 - b1, dt) * g_ + beta1 * m.astype(dt)
             v_old = v.astype(dt)
             g2 = c.abs_sq(g_)
-            v_new = v_old - (1 - beta2) * jnp.sign(v_old - g2) * g2
+            v_new = v_old - c.hp(1 - b2, dt) * jnp.sign(v_old - g2) * g2
             m_hat = m_new / bc1.astype(dt)
             v_hat = v_new / bc2.astype(dt)
             u = m_hat / (jnp.sqrt(v_hat + c.hp(eps_root, dt)) + c.hp(eps, dt))
@@ -247,11 +247,11 @@ def scale_by_amsgrad(
         bc2 = c.bias_correction(b2, count)
 
         def leaf(g: jax.Array, m: jax.Array, v: jax.Array, vmax: jax.Array) -> tuple[jax.Array, ...]:
-            dt = c.compute_dtype(jnp.promote_types(g.dtype, m.dtype))
+            dt = c.compute_dtype(c.wider(g.dtype, m.dtype))
             beta1, beta2 = c.hp(b1, dt), c.hp(b2, dt)
             g_ = g.astype(dt)
-            m_new = (1 - beta1) * g_ + beta1 * m.astype(dt)
-            v_new = (1 - beta2) * c.abs_sq(g_) + beta2 * v.astype(dt)
+            m_new = c.hp(1 - b1, dt) * g_ + beta1 * m.astype(dt)
+            v_new = c.hp(1 - b2, dt) * c.abs_sq(g_) + beta2 * v.astype(dt)
             m_hat = m_new / bc1.astype(dt) if bias_correction_mu else m_new
             v_eff = v_new / bc2.astype(v_new.dtype) if bias_correction_nu else v_new
             vmax_new = jnp.maximum(vmax.astype(v_eff.dtype), v_eff)

@@ -13,7 +13,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree
+# The per-leaf helpers are the catalog's; only the bias correction and dtype widening differ here.
+from gradtx.transforms._moments import abs_sq, check_updates, compute_dtype, nan_unless_finite, unzip
+from gradtx.transforms._moments import as_dtype as hp
 
 __all__ = [
     "abs_sq",
@@ -22,7 +24,9 @@ __all__ = [
     "compute_dtype",
     "default_float",
     "hp",
+    "nan_unless_finite",
     "unzip",
+    "wider",
 ]
 
 
@@ -31,52 +35,27 @@ def default_float() -> Any:
     return jnp.result_type(float)
 
 
-def compute_dtype(dtype: Any) -> Any:
-    """The dtype a leaf of ``dtype`` is computed in: at least float32, complex kept."""
-    dtype = jnp.dtype(dtype)
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        return dtype
-    return jnp.promote_types(dtype, jnp.float32)
+def wider(*dtypes: Any) -> Any:
+    """The widest of some float (or complex) dtypes, without relying on the promotion mode.
 
-
-def hp(value: Any, dtype: Any) -> jax.Array:
-    """A scalar hyperparameter (number or array, possibly traced) as an array of ``dtype``."""
-    return jnp.asarray(value).astype(dtype)
+    Used where two leaves of different dtypes meet (bf16 state with f32 grads, f32 initial
+    params with f64 params); complex wins over real of the same width.
+    """
+    best = jnp.dtype(dtypes[0])
+    for d in dtypes[1:]:
+        d = jnp.dtype(d)
+        if jnp.issubdtype(d, jnp.complexfloating) and not jnp.issubdtype(best, jnp.complexfloating):
+            real = jnp.finfo(best).dtype
+            best = d if d.itemsize >= 2 * real.itemsize else (jnp.complex128 if real.itemsize == 8 else d)
+        elif jnp.issubdtype(best, jnp.complexfloating) and not jnp.issubdtype(d, jnp.complexfloating):
+            if d.itemsize > jnp.finfo(best).dtype.itemsize:
+                best = jnp.dtype(jnp.complex128)
+        elif d.itemsize > best.itemsize:
+            best = d
+    return best
 
 
 def bias_correction(decay: Any, count: jax.Array) -> jax.Array:
     """``1 - decay**count`` in the widest enabled float; cast it where it is used."""
     dtype = default_float()
     return 1 - hp(decay, dtype) ** jnp.asarray(count).astype(dtype)
-
-
-def abs_sq(x: jax.Array) -> jax.Array:
-    """``|x|^2`` elementwise; real for complex ``x``."""
-    if jnp.iscomplexobj(x):
-        return jnp.real(x) ** 2 + jnp.imag(x) ** 2
-    return x * x
-
-
-def check_updates(
-    updates: Any,
-    *,
-    where: str,
-    state_tree: Any = None,
-    state_name: str = "state",
-    params: Any = None,
-    need_params: bool = False,
-    allow_complex: bool = True,
-) -> None:
-    """Trace-time checks: floating updates with the structure and shapes of the state and params."""
-    if need_params:
-        _tree.require_params(params, where=where)
-    _tree.check_float_leaves(updates, "updates", where=where, allow_complex=allow_complex)
-    if state_tree is not None:
-        _tree.check_same_structure(state_tree, updates, state_name, "updates", where=where)
-    if params is not None:
-        _tree.check_same_structure(params, updates, "params", "updates", where=where)
-
-
-def unzip(like: Any, out: Any, n: int) -> tuple[Any, ...]:
-    """Splits a tree of per-leaf ``n``-tuples (mapped over ``like``) into ``n`` trees."""
-    return tuple(jax.tree.map(lambda _, o, i=i: o[i], like, out) for i in range(n))

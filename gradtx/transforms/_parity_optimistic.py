@@ -69,8 +69,7 @@ def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0) -> GradientT
             dt = c.compute_dtype(g.dtype)
             g_ = g.astype(dt)
             prev_ = jnp.where(state.is_initial_step, g_, prev.astype(dt))
-            a, b = c.hp(alpha, dt), c.hp(beta, dt)
-            return ((a + b) * g_ - b * prev_).astype(g.dtype)
+            return (c.hp(alpha + beta, dt) * g_ - c.hp(beta, dt) * prev_).astype(g.dtype)
 
         new_updates = jax.tree.map(leaf, updates, state.previous_gradient)
         previous = jax.tree.map(lambda g, p: g.astype(p.dtype), updates, state.previous_gradient)

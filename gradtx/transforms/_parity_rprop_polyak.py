@@ -29,19 +29,19 @@ def scale_by_rprop(
     min_step_size: Any = 1e-6,
     max_step_size: Any = 50.0,
 ) -> GradientTransformation:
-    """Resilient backpropagation (Rprop with weight backtracking off, "iRprop-"): sign steps of adaptive size.
+    """Resilient backpropagation (iRprop-): sign steps whose per-entry sizes adapt to sign changes.
 
-    Per entry, with :math:`s_t = g_t\\, p_{t-1}` (:math:`p` the previous step, 0 at first):
+    Per entry, with :math:`s_t = g_t\\, u_{t-1}` (:math:`u_0 = 0`):
 
     .. math::
        \\eta_t = \\begin{cases} \\operatorname{clip}(\\eta^{+} \\eta_{t-1}) & s_t > 0 \\\\
                  \\operatorname{clip}(\\eta^{-} \\eta_{t-1}) & s_t < 0 \\\\ \\eta_{t-1} & s_t = 0 \\end{cases},
-       \\qquad p_t = \\begin{cases} 0 & s_t < 0 \\\\ \\eta_t \\operatorname{sign}(g_t) & \\text{else} \\end{cases},
+       \\qquad u_t = \\begin{cases} 0 & s_t < 0 \\\\ \\eta_t \\operatorname{sign}(g_t) & \\text{else} \\end{cases},
 
-       u_t = \\begin{cases} 0 & s_t < 0 \\\\ p_{t-1} & \\text{else} \\end{cases},
-
-    with :math:`\\eta_0 =` ``learning_rate`` and clip to ``[min_step_size, max_step_size]``. The update is
-    the step decided one iteration earlier (optax's convention); :func:`gradtx.rprop` negates it.
+    with :math:`\\eta_0 =` ``learning_rate`` and clip to ``[min_step_size, max_step_size]``;
+    :func:`gradtx.rprop` negates :math:`u_t`. This is torch's ``Rprop``. optax 0.2.8 emits
+    :math:`u_{t-1}` instead of :math:`u_t` (a known bug: its first step is zero and every step lags
+    one behind); its state after each step equals gradtx's.
 
     Args:
       learning_rate: the initial step size, ``> 0``.
@@ -97,8 +97,7 @@ def scale_by_rprop(
             new_size = jnp.where(s == 0, size_, grown)
             zeros = jnp.zeros_like(g_)
             new_prev = jnp.where(s < 0, zeros, new_size * jnp.sign(g_))
-            u = jnp.where(s < 0, zeros, prev_)
-            return u.astype(g.dtype), new_size.astype(size.dtype), new_prev.astype(prev.dtype)
+            return new_prev.astype(g.dtype), new_size.astype(size.dtype), new_prev.astype(prev.dtype)
 
         out = jax.tree.map(leaf, updates, state.step_sizes, state.prev_updates)
         u, sizes, prevs = c.unzip(updates, out, 3)
@@ -161,7 +160,7 @@ def scale_by_polyak(
             raise ValueError(f"{where}: `value` must be a scalar loss, got shape {jnp.shape(value)}.")
         c.check_updates(updates, where=where, params=params)
         leaves = jax.tree.leaves(updates)
-        acc = jnp.result_type(*[c.compute_dtype(x.dtype) for x in leaves]) if leaves else jnp.float32
+        acc = c.wider(*[c.compute_dtype(x.dtype) for x in leaves]) if leaves else jnp.dtype(jnp.float32)
         sq_norm = sum((jnp.sum(c.abs_sq(x.astype(acc))) for x in leaves), jnp.zeros([], acc))
         sq_norm = jnp.real(sq_norm)
         rdt = sq_norm.dtype

@@ -147,10 +147,10 @@ def scale_by_rms(
         out = jax.tree.map(leaf, updates, mu_tree, state.nu)
         new_updates, mu, nu = m.unzip(updates, out, 3)
         if centered:
-            if bias_correction:
+            if count is not None:
                 return new_updates, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
             return new_updates, ScaleByRStdDevState(mu=mu, nu=nu)
-        if bias_correction:
+        if count is not None:
             return new_updates, ScaleByRmsWithCountState(count=count, nu=nu)
         return new_updates, ScaleByRmsState(nu=nu)
 

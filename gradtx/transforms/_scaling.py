@@ -128,4 +128,3 @@ def scale_by_learning_rate(
         schedule = learning_rate
         return scale_by_schedule(lambda count: sign * schedule(count))
     return scale(sign * learning_rate)
-

@@ -20,17 +20,20 @@ def real_dtype(tree: Any) -> Any:
     It is the promoted dtype of the leaves, with complex mapped to its real part, e.g. float32
     for float32 params and float64 for complex128 ones.
     """
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
+    # Chosen by hand rather than with jnp.promote_types, which refuses float32 + float64 under strict
+    # promotion; two different 16-bit types (bf16 + f16) meet in float32.
+    reals = []
+    for leaf in jax.tree.leaves(tree):
+        dtype = jnp.dtype(_tree.leaf_dtype(leaf))
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            dtype = jnp.dtype(jnp.finfo(dtype).dtype)
+        reals.append(dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.dtype(jnp.float32))
+    if not reals:
         return jnp.dtype(jnp.float32)
-    dtype = jnp.dtype(_tree.leaf_dtype(leaves[0]))
-    for leaf in leaves[1:]:
-        dtype = jnp.promote_types(dtype, _tree.leaf_dtype(leaf))
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        return jnp.finfo(dtype).dtype
-    if not jnp.issubdtype(dtype, jnp.floating):
+    widest = max(reals, key=lambda d: d.itemsize)
+    if widest.itemsize == 2 and len(set(reals)) > 1:
         return jnp.dtype(jnp.float32)
-    return dtype
+    return widest
 
 
 def vdot(x: Any, y: Any) -> jax.Array:
@@ -38,7 +41,9 @@ def vdot(x: Any, y: Any) -> jax.Array:
     xs, ys = jax.tree.leaves(x), jax.tree.leaves(y)
     if not xs:
         return jnp.zeros([], jnp.float32)
-    dtype = jnp.result_type(*[jnp.promote_types(_tree.leaf_dtype(a), _tree.leaf_dtype(b)) for a, b in zip(xs, ys)])
+    dtype = real_dtype([*xs, *ys])
+    if any(jnp.issubdtype(_tree.leaf_dtype(a), jnp.complexfloating) for a in [*xs, *ys]):
+        dtype = jnp.dtype(jnp.complex128 if dtype.itemsize == 8 else jnp.complex64)
     total = jnp.zeros([], dtype)
     for a, b in zip(xs, ys, strict=True):
         a, b = jnp.asarray(a).astype(dtype), jnp.asarray(b).astype(dtype)

@@ -28,7 +28,8 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
        \\kappa\\, n_\\theta / (n_g + \\epsilon) & \\text{otherwise} \\end{cases}
 
     Norms are per leaf (one layer = one leaf). The ratio is 1 when either norm is zero, so
-    zero-initialized params (biases) still move and zero updates stay finite.
+    zero-initialized params (biases) still move and zero updates stay finite. An infinite
+    update norm makes the leaf's ratio NaN (never a silent 0 for its finite entries).
 
     Args:
       min_norm: :math:`n_{min} \\ge 0`, a floor for both norms. Default 0.
@@ -68,6 +69,7 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
             zero = (p_norm == 0) | (g_norm == 0)
             denom = jnp.where(zero, jnp.ones_like(g_norm), g_norm + m.as_dtype(eps, rdt))
             ratio = jnp.where(zero, jnp.ones_like(g_norm), m.as_dtype(trust_coefficient, rdt) * p_norm / denom)
+            ratio = m.nan_unless_finite(ratio, g_norm)
             return (g.astype(dtype) * ratio.astype(dtype)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates, params), state

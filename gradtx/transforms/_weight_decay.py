@@ -20,10 +20,10 @@ from gradtx._base import (
 from gradtx.transforms import _moments as m
 from gradtx.transforms._masking import masked
 
-__all__ = ["AddDecayedWeightsState", "add_decayed_weights"]
+__all__ = ["WeightDecaySchedule", "add_decayed_weights"]
 
 
-class AddDecayedWeightsState(NamedTuple):
+class WeightDecaySchedule(NamedTuple):
     """State of :func:`add_decayed_weights` with a scheduled ``weight_decay``: the step count."""
 
     count: jax.Array
@@ -48,7 +48,7 @@ def add_decayed_weights(
 
     Returns:
       A :class:`~gradtx.GradientTransformation`: :class:`~gradtx.EmptyState` for a constant
-      decay, :class:`AddDecayedWeightsState` for a schedule, wrapped in
+      decay, :class:`WeightDecaySchedule` for a schedule, wrapped in
       :class:`gradtx.MaskedState` when ``mask`` is given.
 
     Raises:
@@ -62,18 +62,16 @@ def add_decayed_weights(
     _checks.check_scalar_or_schedule("weight_decay", weight_decay, where=where, low=0.0)
     scheduled = callable(weight_decay)
 
-    def init_fn(params: Params) -> EmptyState | AddDecayedWeightsState:
+    def init_fn(params: Params) -> EmptyState | WeightDecaySchedule:
         del params
-        return AddDecayedWeightsState(count=zero_count()) if scheduled else EmptyState()
+        return WeightDecaySchedule(count=zero_count()) if scheduled else EmptyState()
 
-    def update_fn(
-        updates: Updates, state: Any, params: Params | None = None, **extra_args: Any
-    ) -> tuple[Updates, Any]:
+    def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args: Any) -> tuple[Updates, Any]:
         del extra_args
         m.check_updates(updates, where=where, params=params, need_params=True)
         if scheduled:
             value = _checks.evaluate_scalar_or_schedule(weight_decay, state.count, name="weight_decay", where=where)
-            new_state = AddDecayedWeightsState(count=safe_increment(state.count))
+            new_state = WeightDecaySchedule(count=safe_increment(state.count))
         else:
             value, new_state = weight_decay, state
 

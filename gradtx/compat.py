@@ -1,0 +1,180 @@
+"""Names that exist only so that optax code runs unchanged under ``import gradtx as optax``.
+
+Each is a thin alias or wrapper of a gradtx concept that has its own, primary name:
+
+- ``GradientTransformationExtraArgs`` *is* :class:`gradtx.GradientTransformation`: gradtx has one
+  transform type, whose ``update`` always accepts ``**extra_args``.
+- :func:`with_extra_args_support` returns a gradtx transform unchanged (a foreign one whose
+  ``update`` lacks ``**extra_args`` is wrapped once, as :func:`gradtx.chain` does).
+- :func:`trace` is :func:`gradtx.scale_by_momentum` under optax's older name and argument names;
+  ``TraceState`` is its state type.
+- :func:`scale_by_rss` is :func:`gradtx.scale_by_adagrad` (optax's name for Adagrad's scaling);
+  ``ScaleByRssState`` is ``ScaleByAdagradState``.
+- :func:`scale_by_stddev` is :func:`gradtx.scale_by_rms` with ``centered=True``.
+- :func:`multi_transform` is :func:`gradtx.partition` and ``MultiTransformState`` is
+  ``PartitionState``: optax 0.2.8 keeps both names.
+- ``AdaptiveGradClipState``, ``NonNegativeParamsState``, ``AddDecayedWeightsState``,
+  ``ClipState``, ``ClipByGlobalNormState``, ``ScaleState`` and ``ScaleByTrustRatioState`` are
+  :class:`gradtx.EmptyState`: the states of stateless transforms, named as optax names them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradtx import _checks
+from gradtx._base import EmptyState, GradientTransformation, as_gradient_transformation
+from gradtx._partition import PartitionState, partition
+from gradtx.transforms._momentum import ScaleByMomentumState, scale_by_momentum
+from gradtx.transforms._rms import ScaleByAdagradState, scale_by_adagrad, scale_by_rms
+
+__all__ = [
+    "AdaptiveGradClipState",
+    "AddDecayedWeightsState",
+    "ClipByGlobalNormState",
+    "ClipState",
+    "GradientTransformationExtraArgs",
+    "MultiTransformState",
+    "NonNegativeParamsState",
+    "ScaleByRssState",
+    "ScaleByTrustRatioState",
+    "ScaleState",
+    "TraceState",
+    "multi_transform",
+    "scale_by_rss",
+    "scale_by_stddev",
+    "trace",
+    "with_extra_args_support",
+]
+
+GradientTransformationExtraArgs = GradientTransformation
+"""optax's transform type with extra-argument support: the same type as :class:`gradtx.GradientTransformation`."""
+
+TraceState = ScaleByMomentumState
+"""optax's name for the state of :func:`trace`: the same type as ``ScaleByMomentumState``."""
+
+ScaleByRssState = ScaleByAdagradState
+"""optax's name for the state of :func:`scale_by_rss`: the same type as ``ScaleByAdagradState``."""
+
+MultiTransformState = PartitionState
+"""optax's older name for :class:`gradtx.PartitionState` (the same class)."""
+
+multi_transform = partition
+"""optax's older name for :func:`gradtx.partition` (the same function)."""
+
+AdaptiveGradClipState = EmptyState
+"""The state of :func:`gradtx.adaptive_grad_clip`: :class:`gradtx.EmptyState`."""
+
+NonNegativeParamsState = EmptyState
+"""The state of :func:`gradtx.keep_params_nonnegative`: :class:`gradtx.EmptyState`."""
+
+AddDecayedWeightsState = EmptyState
+"""The state of :func:`gradtx.add_decayed_weights` with a constant decay: :class:`gradtx.EmptyState`."""
+
+ClipState = EmptyState
+"""The state of :func:`gradtx.clip`: :class:`gradtx.EmptyState`."""
+
+ClipByGlobalNormState = EmptyState
+"""The state of :func:`gradtx.clip_by_global_norm`: :class:`gradtx.EmptyState`."""
+
+ScaleState = EmptyState
+"""The state of :func:`gradtx.scale`: :class:`gradtx.EmptyState`."""
+
+ScaleByTrustRatioState = EmptyState
+"""The state of :func:`gradtx.scale_by_trust_ratio`: :class:`gradtx.EmptyState`."""
+
+
+def with_extra_args_support(tx: Any) -> GradientTransformation:
+    """Returns ``tx`` as a transform whose ``update`` accepts ``**extra_args``.
+
+    Every gradtx transform already does, so a gradtx transform comes back unchanged (the same
+    object). A foreign (e.g. optax) transform whose ``update`` takes no extra arguments is wrapped
+    so that it ignores them.
+
+    Args:
+      tx: a gradient transformation.
+
+    Returns:
+      ``tx`` itself, or the wrapped foreign transform.
+
+    Raises:
+      TypeError: when ``tx`` has no callable ``init`` and ``update``.
+    """
+    return as_gradient_transformation(tx, where="with_extra_args_support: `tx`")
+
+
+def trace(decay: Any, nesterov: bool = False, accumulator_dtype: Any = None) -> GradientTransformation:
+    """optax's momentum transform: :func:`gradtx.scale_by_momentum` (``momentum=decay``).
+
+    .. math::
+       t_k = \\text{decay}\\; t_{k-1} + g_k, \\qquad u_k = t_k \\;\\text{or, with Nesterov,}\\;
+       u_k = g_k + \\text{decay}\\; t_k.
+
+    Args:
+      decay: the momentum decay, ``>= 0``.
+      nesterov: use Nesterov's form. Default ``False``.
+      accumulator_dtype: dtype of the momentum buffer; ``None`` uses each param's dtype.
+
+    Returns:
+      :func:`gradtx.scale_by_momentum`'s transform; its state is ``TraceState`` (= ``ScaleByMomentumState``).
+
+    Raises:
+      ValueError: when ``decay`` is negative.
+
+    References:
+      Polyak, "Some methods of speeding up the convergence of iteration methods", 1964.
+    """
+    _checks.check_non_negative("decay", decay, where="trace")
+    return scale_by_momentum(decay, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
+
+
+def scale_by_stddev(
+    decay: Any = 0.9, eps: Any = 1e-8, initial_scale: Any = 0.0, eps_in_sqrt: bool = True, bias_correction: bool = False
+) -> GradientTransformation:
+    """optax's centred RMS scaling: :func:`gradtx.scale_by_rms` with ``centered=True``.
+
+    .. math::
+       m_t = \\beta m_{t-1} + (1-\\beta) g_t, \\quad v_t = \\beta v_{t-1} + (1-\\beta)|g_t|^2, \\qquad
+       u_t = g_t / \\sqrt{v_t - |m_t|^2 + \\epsilon}
+
+    (or :math:`g_t / (\\sqrt{v_t - |m_t|^2} + \\epsilon)` with ``eps_in_sqrt=False``).
+
+    Args:
+      decay: :math:`\\beta`. Default 0.9.
+      eps: the stabiliser. Default 1e-8.
+      initial_scale: :math:`v_0`. Default 0.
+      eps_in_sqrt: ``eps`` inside the root. Default ``True``.
+      bias_correction: divide both moments by :math:`1 - \\beta^t`. Default ``False``.
+
+    Returns:
+      The transform, with state ``ScaleByRStdDevState`` (``ScaleByRStdDevWithCountState`` with bias correction).
+
+    Raises:
+      ValueError: when an argument lies outside its range.
+
+    References:
+      Graves, "Generating Sequences With Recurrent Neural Networks", https://arxiv.org/abs/1308.0850, 2013.
+    """
+    return scale_by_rms(
+        decay, eps, initial_scale, eps_in_sqrt=eps_in_sqrt, bias_correction=bias_correction, centered=True
+    )
+
+
+def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> GradientTransformation:
+    """optax's name for :func:`gradtx.scale_by_adagrad`: scale by the root of the sum of squares.
+
+    .. math:: G_t = G_{t-1} + g_t^2, \\qquad u_t = g_t / \\sqrt{G_t + \\epsilon}
+
+    (and :math:`u_t = 0` where :math:`G_t = 0`), with :math:`G_0` = ``initial_accumulator_value``.
+
+    Args:
+      initial_accumulator_value: :math:`G_0 \\ge 0`. Default 0.1.
+      eps: added inside the root, ``>= 0``. Default 1e-7.
+
+    Returns:
+      ``scale_by_adagrad(initial_accumulator_value, eps)``.
+
+    References:
+      Duchi et al., "Adaptive Subgradient Methods for Online Learning and Stochastic Optimization", JMLR, 2011.
+    """
+    return scale_by_adagrad(initial_accumulator_value, eps)

@@ -1,0 +1,197 @@
+"""The contract every registered optimizer keeps (see ``tests/registry.py``).
+
+Small trees keep this cheap: most checks run eagerly (no compile); only the jit-specific
+checks compile, once per optimizer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradtx
+from tests.registry import REGISTRY, Entry
+
+IDS = [e.name for e in REGISTRY]
+
+
+def make_params(dtype: Any = jnp.float32, seed: int = 0) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    real = jnp.finfo(dtype).dtype if jnp.issubdtype(dtype, jnp.complexfloating) else dtype
+
+    def draw(shape: tuple[int, ...]) -> jax.Array:
+        x = rng.normal(size=shape)
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            return jax.lax.complex(jnp.asarray(x, real), jnp.asarray(rng.normal(size=shape), real)).astype(dtype)
+        return jnp.asarray(x, dtype)
+
+    return {"kernel": draw((4, 5)), "bias": draw((3,)), "nested": {"scale": draw((2, 1, 4))}}
+
+
+def grads_of(params: Any) -> Any:
+    # Param-dependent, non-trivial gradients of the params' dtype.
+    return jax.tree.map(lambda p: (p * 0.5 + 0.25 * p * p).astype(p.dtype), params)
+
+
+def step(tx: Any, params: Any, state: Any) -> tuple[Any, Any]:
+    updates, state = tx.update(grads_of(params), state, params)
+    return gradtx.apply_updates(params, updates), state
+
+
+def shapes_dtypes(tree: Any) -> list[tuple[tuple[int, ...], Any]]:
+    return [
+        (tuple(jnp.shape(x)), jnp.asarray(x).dtype if not hasattr(x, "dtype") else x.dtype)
+        for x in jax.tree.leaves(tree)
+    ]
+
+
+def all_finite(tree: Any) -> bool:
+    return all(
+        bool(jnp.all(jnp.isfinite(jnp.asarray(x).astype(jnp.complex64 if jnp.iscomplexobj(x) else jnp.float32))))
+        for x in jax.tree.leaves(tree)
+    )
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_jit_equals_eager_and_no_retrace(entry: Entry) -> None:
+    tx = entry.build()
+    params = make_params()
+    traces = [0]
+
+    def counted(p: Any, s: Any) -> Any:
+        traces[0] += 1
+        return step(tx, p, s)
+
+    jitted = jax.jit(counted)
+    p_jit, s_jit = params, tx.init(params)
+    p_eager, s_eager = params, tx.init(params)
+    for _ in range(3):
+        p_jit, s_jit = jitted(p_jit, s_jit)
+        p_eager, s_eager = step(tx, p_eager, s_eager)
+    assert traces[0] == 1, f"{entry.name}: retraced ({traces[0]} traces for 3 steps)"
+    for a, b in zip(jax.tree.leaves((p_jit, s_jit)), jax.tree.leaves((p_eager, s_eager)), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_state_stable_and_abstract_init(entry: Entry) -> None:
+    tx = entry.build()
+    params = make_params()
+    state0 = tx.init(params)
+    abstract = jax.eval_shape(tx.init, jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), params))
+    assert jax.tree.structure(abstract) == jax.tree.structure(state0)
+    assert shapes_dtypes(abstract) == shapes_dtypes(state0)
+    p, s = params, state0
+    for _ in range(2):
+        p, s = step(tx, p, s)
+        assert jax.tree.structure(s) == jax.tree.structure(state0)
+        assert shapes_dtypes(s) == shapes_dtypes(state0)
+        assert shapes_dtypes(p) == shapes_dtypes(params)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_vmap_over_parameter_sets(entry: Entry) -> None:
+    tx = entry.build()
+    batch = [make_params(seed=i) for i in range(3)]
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *batch)
+
+    def two_steps(p: Any) -> Any:
+        s = tx.init(p)
+        p, s = step(tx, p, s)
+        return step(tx, p, s)[0]
+
+    batched = jax.vmap(two_steps)(stacked)
+    for i, p in enumerate(batch):
+        expected = two_steps(p)
+        for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_low_precision_params(entry: Entry) -> None:
+    tx = entry.build()
+    for dtype in (jnp.bfloat16, jnp.float16):
+        params = make_params(dtype)
+        state0 = tx.init(params)
+        p, s = step(tx, params, state0)
+        assert all(x.dtype == dtype for x in jax.tree.leaves(p)), f"{entry.name}: {dtype.__name__} params changed dtype"
+        assert shapes_dtypes(s) == shapes_dtypes(state0)
+        assert all_finite(p)
+        # Zero gradients in half precision: eps must not underflow into 0/0.
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        updates, s = tx.update(zeros, state0, params)
+        assert all_finite(updates), f"{entry.name}: non-finite update for zero {dtype.__name__} gradients"
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
+def test_finite_on_zero_gradients_and_zero_params(entry: Entry) -> None:
+    tx = entry.build()
+    params = make_params()
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    state = tx.init(params)
+    for _ in range(2):
+        updates, state = tx.update(zeros, state, params)
+        assert all_finite(updates) and all_finite(state), f"{entry.name}: zero gradients"
+    state = tx.init(zeros)
+    p = zeros
+    for _ in range(2):
+        p, state = step(tx, p, state)
+        updates, _ = tx.update(grads_of(make_params()), state, zeros)
+        assert all_finite(p) and all_finite(updates), f"{entry.name}: zero params"
+
+
+def _moment_leaves(state: Any, fields: tuple[str, ...]) -> list[Any]:
+    found: list[Any] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            for f in node._fields:
+                if f in fields:
+                    found.extend(jax.tree.leaves(getattr(node, f)))
+                else:
+                    visit(getattr(node, f))
+        elif isinstance(node, (tuple, list)):
+            for x in node:
+                visit(x)
+        elif isinstance(node, dict):
+            for x in node.values():
+                visit(x)
+
+    visit(state)
+    return found
+
+
+@pytest.mark.parametrize("entry", [e for e in REGISTRY if e.mu_dtype_arg or e.nu_dtype_arg], ids=lambda e: e.name)
+def test_moment_dtypes_honoured(entry: Entry) -> None:
+    params = make_params(jnp.float32)
+    for arg, fields in ((entry.mu_dtype_arg, entry.moment_fields), (entry.nu_dtype_arg, entry.nu_fields)):
+        if arg is None:
+            continue
+        tx = entry.build(**{arg: jnp.bfloat16})
+        state = tx.init(params)
+        p, state = step(tx, params, state)
+        p, state = step(tx, p, state)
+        leaves = _moment_leaves(state, fields)
+        assert leaves, f"{entry.name}: no state field in {fields}"
+        assert all(x.dtype == jnp.bfloat16 for x in leaves), f"{entry.name}: `{arg}` not honoured"
+        assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(p))
+        assert all_finite(p)
+
+
+@pytest.mark.parametrize("entry", [e for e in REGISTRY if e.complex_ok], ids=lambda e: e.name)
+def test_complex_params(entry: Entry) -> None:
+    tx = entry.build()
+    params = make_params(jnp.complex64)
+    state0 = tx.init(params)
+    p, s = step(tx, params, state0)
+    p, s = step(tx, p, s)
+    assert all(x.dtype == jnp.complex64 for x in jax.tree.leaves(p))
+    assert shapes_dtypes(s) == shapes_dtypes(state0)
+    assert all_finite(p)
+    assert any(
+        float(jnp.max(jnp.abs(jnp.imag(a - b)))) > 0 for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(params))
+    )

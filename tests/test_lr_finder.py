@@ -1,0 +1,68 @@
+"""lr_finder: the exponential ramp, smoothing, divergence stop and the suggestion."""
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradtx
+
+
+def quadratic(params, batch):
+    return jnp.mean((batch["x"] @ params["w"] - batch["y"]) ** 2)
+
+
+def make_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 16, 3)).astype(np.float32)
+    w = np.array([1.0, -2.0, 0.5], np.float32)
+    return {"x": jnp.asarray(x), "y": jnp.asarray(x @ w)}
+
+
+def test_ramp_smoothing_divergence_and_suggestion():
+    data = make_data()
+    params = {"w": jnp.zeros(3, jnp.float32)}
+    result = gradtx.lr_finder(gradtx.sgd, quadratic, params, data, min_lr=1e-4, max_lr=100.0, num_steps=80)
+    n = int(result.num_run)
+    lrs = np.asarray(result.learning_rates)
+    np.testing.assert_allclose(lrs, 1e-4 * (1e6) ** (np.arange(80) / 79), rtol=1e-12)
+    # SGD on this quadratic diverges for lr above 2 / lambda_max (about 1): the run stops early.
+    assert 10 < n < 80 and lrs[n - 1] > 0.5
+    losses = np.asarray(result.losses)
+    assert np.all(np.isnan(losses[n:])) and np.all(np.isfinite(losses[: n - 1]))
+    beta, avg = 0.98, 0.0
+    for t in range(n):
+        avg = beta * avg + (1 - beta) * losses[t]
+        assert result.smoothed_losses[t] == pytest.approx(avg / (1 - beta ** (t + 1)), rel=1e-9)
+    smoothed = np.asarray(result.smoothed_losses)[:n]
+    assert smoothed[-1] > 4.0 * smoothed.min()
+    slopes = np.diff(smoothed) / np.diff(np.log(lrs[:n]))
+    i = 8 + int(np.argmin(slopes[8:]))  # the first num_steps // 10 steps are skipped
+    assert float(result.suggestion) == pytest.approx(math.sqrt(lrs[i] * lrs[i + 1]), rel=1e-9)
+    assert 1e-3 < float(result.suggestion) < 2.0
+
+
+def test_no_batches_and_full_run():
+    result = gradtx.lr_finder(
+        lambda lr: gradtx.adam(lr),
+        lambda p: jnp.sum(p**2),
+        jnp.ones(2, jnp.float32),
+        min_lr=1e-6,
+        max_lr=1e-3,
+        num_steps=20,
+    )
+    assert int(result.num_run) == 20 and bool(jnp.all(jnp.isfinite(result.losses)))
+
+
+def test_errors():
+    f = lambda p: jnp.sum(p**2)
+    p = jnp.ones(2, jnp.float32)
+    with pytest.raises(ValueError, match="max_lr"):
+        gradtx.lr_finder(gradtx.sgd, f, p, min_lr=1.0, max_lr=0.5)
+    with pytest.raises(ValueError, match="num_steps"):
+        gradtx.lr_finder(gradtx.sgd, f, p, num_steps=1)
+    with pytest.raises(ValueError, match="smoothing"):
+        gradtx.lr_finder(gradtx.sgd, f, p, smoothing=1.0)
+    with pytest.raises(ValueError, match="batches"):
+        gradtx.lr_finder(gradtx.sgd, f, p, {"a": jnp.ones(3), "b": jnp.ones(4)})

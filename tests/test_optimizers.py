@@ -1,0 +1,260 @@
+"""Catalog optimizers: 100-step float64 trajectories vs the NumPy references, and vs optax."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradtx
+from tests import reference as ref
+
+STEPS = 100
+
+
+def _initial_params() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "w": rng.normal(size=(128, 160)) * 0.5,  # factored by Adafactor (both dims >= 128)
+        "b": rng.normal(size=(7,)),
+        "k": rng.normal(size=(3, 4, 5)),
+    }
+
+
+_TARGET = {k: np.random.default_rng(1).normal(size=v.shape) * 0.3 for k, v in _initial_params().items()}
+
+
+def np_grad(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Gradient of sum(0.5 (p - c)^2 + 0.025 (p - c)^4): depends on the params."""
+    return {k: (p[k] - _TARGET[k]) + 0.1 * (p[k] - _TARGET[k]) ** 3 for k in p}
+
+
+def jax_grad(p: Any) -> Any:
+    target = {k: jnp.asarray(v, p[k].dtype) for k, v in _TARGET.items()}
+    return {k: (p[k] - target[k]) + 0.1 * (p[k] - target[k]) ** 3 for k in p}
+
+
+def run_trajectory(tx: Any, params: Any, steps: int = STEPS, apply: Any = gradtx.apply_updates) -> Any:
+    """The params after each of ``steps`` steps, stacked along a leading axis (one compile)."""
+
+    def body(carry: Any, _: Any) -> Any:
+        p, s = carry
+        u, s = tx.update(jax_grad(p), s, p)
+        p = apply(p, u)
+        return (p, s), p
+
+    @jax.jit
+    def run(p: Any) -> Any:
+        return jax.lax.scan(body, (p, tx.init(p)), None, length=steps)[1]
+
+    return run(params)
+
+
+def _schedule(count: Any) -> Any:
+    return 0.05 / (1.0 + 0.01 * jnp.asarray(count).astype(jnp.float64))
+
+
+def _np_schedule(count: int) -> float:
+    return 0.05 / (1.0 + 0.01 * count)
+
+
+# (id, gradtx builder, reference builder, optax builder or None)
+CASES: list[tuple[str, Any, Any, Any]] = [
+    ("sgd", lambda: gradtx.sgd(0.05), lambda: ref.ref_sgd(0.05), lambda: optax.sgd(0.05)),
+    (
+        "sgd_momentum_schedule",
+        lambda: gradtx.sgd(_schedule, momentum=0.9),
+        lambda: ref.ref_sgd(_np_schedule, momentum=0.9),
+        lambda: optax.sgd(_schedule, momentum=0.9),
+    ),
+    (
+        "sgd_nesterov",
+        lambda: gradtx.sgd(0.05, momentum=0.8, nesterov=True),
+        lambda: ref.ref_sgd(0.05, momentum=0.8, nesterov=True),
+        lambda: optax.sgd(0.05, momentum=0.8, nesterov=True),
+    ),
+    ("adagrad", lambda: gradtx.adagrad(0.1), lambda: ref.ref_adagrad(0.1), lambda: optax.adagrad(0.1)),
+    ("rmsprop", lambda: gradtx.rmsprop(0.01), lambda: ref.ref_rmsprop(0.01), lambda: optax.rmsprop(0.01)),
+    (
+        "rmsprop_centered_momentum",
+        lambda: gradtx.rmsprop(0.01, eps=1e-3, centered=True, momentum=0.9, nesterov=True),
+        lambda: ref.ref_rmsprop(0.01, eps=1e-3, centered=True, momentum=0.9, nesterov=True),
+        lambda: optax.rmsprop(0.01, eps=1e-3, centered=True, momentum=0.9, nesterov=True),
+    ),
+    (
+        "rmsprop_torch_eps_bias",
+        lambda: gradtx.rmsprop(0.01, eps_in_sqrt=False, bias_correction=True, initial_scale=0.1),
+        lambda: ref.ref_rmsprop(0.01, eps_in_sqrt=False, bias_correction=True, initial_scale=0.1),
+        lambda: optax.rmsprop(0.01, eps_in_sqrt=False, bias_correction=True, initial_scale=0.1),
+    ),
+    (
+        "rmsprop_centered_bias",
+        lambda: gradtx.rmsprop(0.01, eps=1e-3, initial_scale=0.5, centered=True, bias_correction=True),
+        lambda: ref.ref_rmsprop(0.01, eps=1e-3, initial_scale=0.5, centered=True, bias_correction=True),
+        lambda: optax.rmsprop(0.01, eps=1e-3, initial_scale=0.5, centered=True, bias_correction=True),
+    ),
+    ("adam", lambda: gradtx.adam(0.01), lambda: ref.ref_adam(0.01), lambda: optax.adam(0.01)),
+    (
+        "adam_schedule_eps_root",
+        lambda: gradtx.adam(_schedule, b1=0.8, b2=0.99, eps_root=1e-6),
+        lambda: ref.ref_adam(_np_schedule, b1=0.8, b2=0.99, eps_root=1e-6),
+        lambda: optax.adam(_schedule, b1=0.8, b2=0.99, eps_root=1e-6),
+    ),
+    ("nadam", lambda: gradtx.nadam(0.01), lambda: ref.ref_adam(0.01, nesterov=True), lambda: optax.nadam(0.01)),
+    (
+        "adamw",
+        lambda: gradtx.adamw(0.01, weight_decay=0.05),
+        lambda: ref.ref_adam(0.01, weight_decay=0.05),
+        lambda: optax.adamw(0.01, weight_decay=0.05),
+    ),
+    ("radam", lambda: gradtx.radam(0.01), lambda: ref.ref_radam(0.01), lambda: optax.radam(0.01)),
+    ("adamax", lambda: gradtx.adamax(0.01), lambda: ref.ref_adamax(0.01), lambda: optax.adamax(0.01)),
+    (
+        "lamb",
+        lambda: gradtx.lamb(0.01, weight_decay=0.01),
+        lambda: ref.ref_lamb(0.01, weight_decay=0.01),
+        lambda: optax.lamb(0.01, weight_decay=0.01),
+    ),
+    (
+        "lars",
+        lambda: gradtx.lars(1.0, weight_decay=1e-3, nesterov=True),
+        lambda: ref.ref_lars(1.0, weight_decay=1e-3, nesterov=True),
+        lambda: optax.lars(1.0, weight_decay=1e-3, nesterov=True),
+    ),
+    ("lion", lambda: gradtx.lion(1e-3), lambda: ref.ref_lion(1e-3), lambda: optax.lion(1e-3)),
+    ("adafactor", lambda: gradtx.adafactor(0.01), lambda: ref.ref_adafactor(0.01), lambda: optax.adafactor(0.01)),
+    (
+        "adafactor_momentum_decay",
+        lambda: gradtx.adafactor(0.01, momentum=0.9, dtype_momentum=jnp.float64, weight_decay_rate=1e-3),
+        lambda: ref.ref_adafactor(0.01, momentum=0.9, weight_decay_rate=1e-3),
+        None,
+    ),
+    ("sign_sgd", lambda: gradtx.sign_sgd(1e-3), lambda: ref.ref_sign_sgd(1e-3), None),
+    ("signum", lambda: gradtx.signum(1e-3, beta=0.8), lambda: ref.ref_signum(1e-3, beta=0.8), None),
+]
+
+
+def _max_rel_err(actual: Any, expected: np.ndarray) -> float:
+    actual = np.asarray(actual, np.float64)
+    return float(np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-300))
+
+
+@pytest.mark.parametrize(("name", "build", "build_ref", "build_optax"), CASES, ids=[c[0] for c in CASES])
+def test_trajectory_matches_float64_reference(name: str, build: Any, build_ref: Any, build_optax: Any) -> None:
+    del build_optax
+    params = {k: jnp.asarray(v, jnp.float64) for k, v in _initial_params().items()}
+    traj = {k: np.asarray(v) for k, v in run_trajectory(build(), params).items()}
+    expected = ref.trajectory(build_ref(), _initial_params(), np_grad, STEPS)
+    moved = 0.0
+    for t in range(STEPS):
+        for k in expected[t]:
+            err = _max_rel_err(traj[k][t], expected[t][k])
+            assert err <= 1e-10, f"{name}: step {t + 1}, leaf {k}: relative error {err:.3e}"
+    for k in expected[-1]:
+        moved = max(moved, float(np.max(np.abs(expected[-1][k] - _initial_params()[k]))))
+    assert moved > 1e-3, f"{name}: the reference barely moved; the test would not catch errors"
+
+
+# One float32 comparison per optimizer name keeps the suite fast; the float64 references
+# above cover the flag variants.
+OPTAX_CASES = [
+    c
+    for c in CASES
+    if c[3] is not None
+    and c[0]
+    in {"sgd_nesterov", "adagrad", "rmsprop_centered_momentum", "adam_schedule_eps_root", "nadam", "adamw"}
+    | {"radam", "adamax", "lamb", "lars", "lion", "adafactor", "rmsprop_torch_eps_bias"}
+]
+
+
+@pytest.mark.parametrize(("name", "build", "build_optax"), [(c[0], c[1], c[3]) for c in OPTAX_CASES])
+def test_matches_optax_float32(name: str, build: Any, build_optax: Any) -> None:
+    params = {k: jnp.asarray(v, jnp.float32) for k, v in _initial_params().items()}
+    ours = run_trajectory(build(), params, steps=30)
+    with jax.numpy_dtype_promotion("standard"):
+        theirs = run_trajectory(build_optax(), params, steps=30, apply=optax.apply_updates)
+    for k in params:
+        scale = float(jnp.max(jnp.abs(theirs[k])))
+        err = float(jnp.max(jnp.abs(ours[k] - theirs[k]))) / scale
+        assert err <= 2e-6, f"{name}: leaf {k}: relative difference to optax {err:.3e}"
+
+
+def test_state_structure_matches_optax() -> None:
+    params = {k: jnp.asarray(v, jnp.float32) for k, v in _initial_params().items()}
+    for name, build, _, build_optax in OPTAX_CASES:
+        ours = jax.eval_shape(build().init, params)
+        with jax.numpy_dtype_promotion("standard"):
+            theirs = jax.eval_shape(build_optax().init, params)
+        assert [(x.shape, x.dtype) for x in jax.tree.leaves(ours)] == [
+            (x.shape, x.dtype) for x in jax.tree.leaves(theirs)
+        ], name
+        assert jax.tree.structure(ours).num_leaves == jax.tree.structure(theirs).num_leaves, name
+
+
+def test_import_gradtx_as_optax_signatures() -> None:
+    import inspect
+
+    for name in ["sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "adamax", "lamb", "lars", "lion"]:
+        ours = inspect.signature(getattr(gradtx, name)).parameters
+        theirs = inspect.signature(getattr(optax, name)).parameters
+        assert list(ours) == list(theirs), name
+        for p in theirs:
+            assert ours[p].kind == theirs[p].kind, (name, p)
+            if theirs[p].default is not inspect.Parameter.empty and not callable(theirs[p].default):
+                assert ours[p].default == theirs[p].default, (name, p)
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: gradtx.adam(0.1, b1=1.0), "b1"),
+        (lambda: gradtx.adam(0.1, b2=-0.1), "b2"),
+        (lambda: gradtx.adamw(0.1, eps=-1.0), "eps"),
+        (lambda: gradtx.sgd(0.1, momentum=-0.5), "momentum"),
+        (lambda: gradtx.adafactor(min_dim_size_to_factor=0), "min_dim_size_to_factor"),
+        (lambda: gradtx.rmsprop(0.1, decay=1.5), "decay"),
+        (lambda: gradtx.lion(0.1, b1=2.0), "b1"),
+        (lambda: gradtx.adamw(0.1, weight_decay=-1.0), "weight_decay"),
+        (lambda: gradtx.radam(0.1, b2=1.0), "b2"),
+        (lambda: gradtx.adagrad(0.1, eps=-1e-3), "eps"),
+    ],
+)
+def test_bad_hyperparameters_raise_naming_argument(build: Any, match: str) -> None:
+    with pytest.raises(ValueError, match=f"`{match}`"):
+        build()
+
+
+def test_bad_types_raise() -> None:
+    with pytest.raises(TypeError, match="learning_rate"):
+        gradtx.adam("fast")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="mu_dtype"):
+        gradtx.adam(0.1, mu_dtype=jnp.int32)
+
+
+def test_integer_params_raise_naming_leaf() -> None:
+    tx = gradtx.adam(0.1)
+    with pytest.raises(TypeError, match=r"\['step'\]"):
+        tx.init({"w": jnp.zeros(2, jnp.float32), "step": jnp.zeros((), jnp.int32)})
+
+
+def test_grad_structure_mismatch_names_path() -> None:
+    params = {"enc": {"kernel": jnp.zeros((2, 3), jnp.float32)}, "b": jnp.zeros(3, jnp.float32)}
+    tx = gradtx.adamw(0.1)
+    state = tx.init(params)
+    bad_shape = {"enc": {"kernel": jnp.zeros((3, 2), jnp.float32)}, "b": jnp.zeros(3, jnp.float32)}
+    with pytest.raises(ValueError, match=r"\['enc'\]\['kernel'\]"):
+        tx.update(bad_shape, state, params)
+    missing = {"enc": {"kernel": jnp.zeros((2, 3), jnp.float32)}}
+    with pytest.raises(ValueError, match=r"\['b'\]"):
+        tx.update(missing, state, params)
+
+
+def test_needs_params_says_so() -> None:
+    params = {"w": jnp.ones(3, jnp.float32)}
+    for tx in (gradtx.adamw(0.1), gradtx.lamb(0.1), gradtx.lars(0.1), gradtx.adafactor(0.1)):
+        with pytest.raises(ValueError, match="needs the current params"):
+            tx.update(params, tx.init(params))
