@@ -67,6 +67,9 @@ def reduce_on_plateau(
     cooldown: int = 0,
     accumulation_size: int = 1,
     min_scale: float = 0.0,
+    *,
+    threshold: float | None = None,
+    threshold_mode: str = "rel",
 ) -> GradientTransformation:
     r"""Scales the updates down by ``factor`` when ``value`` stops improving.
 
@@ -92,6 +95,11 @@ def reduce_on_plateau(
       cooldown: evaluations to wait after a reduction before counting again, >= 0 (default 0).
       accumulation_size: calls averaged into one evaluation, >= 1 (default 1).
       min_scale: the scale never drops below this, >= 0 (default 0.0).
+      threshold: torch's spelling of the improvement threshold (keyword-only; default ``None``
+        uses ``rtol``/``atol``). With ``threshold_mode="rel"`` it sets ``rtol=threshold,
+        atol=0``; with ``"abs"`` it sets ``rtol=0, atol=threshold``. Give either this or
+        non-default ``rtol``/``atol``, not both.
+      threshold_mode: ``"rel"`` (default) or ``"abs"``, as in torch's ``ReduceLROnPlateau``.
 
     Returns:
       A :class:`gradtx.GradientTransformation` with :class:`ReduceLROnPlateauState`.
@@ -101,6 +109,16 @@ def reduce_on_plateau(
         missing or not a scalar.
     """
     where = "reduce_on_plateau"
+    if threshold_mode not in ("rel", "abs"):
+        raise ValueError(f"{where}: `threshold_mode` must be 'rel' or 'abs', got {threshold_mode!r}.")
+    if threshold is not None:
+        if rtol != 1e-4 or atol != 0.0:
+            raise ValueError(
+                f"{where}: pass either `threshold` (torch's spelling) or `rtol`/`atol` (optax's), not both; "
+                f"got threshold={threshold!r}, rtol={rtol!r}, atol={atol!r}."
+            )
+        _checks.check_non_negative("threshold", threshold, where=where)
+        rtol, atol = (threshold, 0.0) if threshold_mode == "rel" else (0.0, threshold)
     _checks.check_in_range("factor", factor, 0.0, 1.0, where=where, low_inclusive=False, high_inclusive=False)
     _checks.check_in_range("patience", patience, 1, None, where=where)
     _checks.check_in_range("rtol", rtol, 0.0, 1.0, where=where)

@@ -430,6 +430,7 @@ def adafactor(
     # The inner transforms check these too, but under their own names (`step_offset`, ...).
     where = "adafactor"
     _checks.check_scalar("decay_offset", decay_offset, where=where)
+    _checks.check_non_negative("eps", eps, where=where)
     if clipping_threshold is not None:
         _checks.check_non_negative("clipping_threshold", clipping_threshold, where=where)
     if momentum is not None:

@@ -96,7 +96,7 @@ def test_trajectory_matches_paper_reference(make: Any, rule: Any) -> None:
         (lambda: gradtx.rprop(0.1, eta_minus=1.5), "eta_minus"),
         (lambda: gradtx.rprop(0.1, eta_plus=0.5), "eta_plus"),
         (lambda: gradtx.rprop(0.1, min_step_size=1.0, max_step_size=0.5), "max_step_size"),
-        (lambda: gradtx.sm3(0.1, momentum=1.0), "b1"),
+        (lambda: gradtx.sm3(0.1, momentum=1.0), "momentum"),
         (lambda: gradtx.scale_by_sm3(b2=1.5), "b2"),
         (lambda: gradtx.scale_by_rss(initial_accumulator_value=-1.0), "initial_accumulator_value"),
         (lambda: gradtx.polyak_sgd(max_learning_rate=-1.0), "max_learning_rate"),

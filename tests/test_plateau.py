@@ -45,7 +45,13 @@ def test_signature_matches_optax():
     optax = pytest.importorskip("optax")
     ours = inspect.signature(gradtx.reduce_on_plateau).parameters
     theirs = inspect.signature(optax.contrib.reduce_on_plateau).parameters
-    assert [(p.name, p.default) for p in ours.values()] == [(p.name, p.default) for p in theirs.values()]
+    optax_part = [(p.name, p.default) for p in ours.values() if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert optax_part == [(p.name, p.default) for p in theirs.values()]
+    # torch's spelling comes after optax's arguments, keyword-only, so optax code runs unchanged.
+    assert [p.name for p in ours.values() if p.kind is inspect.Parameter.KEYWORD_ONLY] == [
+        "threshold",
+        "threshold_mode",
+    ]
     assert gradtx.ReduceLROnPlateauState._fields == optax.contrib.ReduceLROnPlateauState._fields
 
 
@@ -77,6 +83,19 @@ def test_matches_torch_reduce_lr_on_plateau(mode, threshold):
     rtol, atol = (threshold, 0.0) if mode == "rel" else (0.0, threshold)
     tx = gradtx.reduce_on_plateau(factor=0.5, patience=3, rtol=rtol, atol=atol, cooldown=1, min_scale=0.02)
     np.testing.assert_allclose(run(tx, LOSSES)[0], torch_scales, rtol=1e-6)
+    torch_spelling = gradtx.reduce_on_plateau(
+        factor=0.5, patience=3, cooldown=1, min_scale=0.02, threshold=threshold, threshold_mode=mode
+    )
+    np.testing.assert_allclose(run(torch_spelling, LOSSES)[0], torch_scales, rtol=1e-6)
+
+
+def test_threshold_flags_errors():
+    with pytest.raises(ValueError, match="`threshold_mode` must be 'rel' or 'abs'"):
+        gradtx.reduce_on_plateau(threshold_mode="max")
+    with pytest.raises(ValueError, match="not both"):
+        gradtx.reduce_on_plateau(rtol=1e-3, threshold=1e-2)
+    with pytest.raises(ValueError, match="`threshold`"):
+        gradtx.reduce_on_plateau(threshold=-1.0)
 
 
 def test_accumulation_and_chain():

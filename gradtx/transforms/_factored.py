@@ -136,6 +136,18 @@ def scale_by_factored_rms(
         del extra_args
         m.check_updates(updates, where=where, params=params, allow_complex=False)
         _tree.check_same_structure(state.v, updates, "state.v", "updates", where=where, check_shapes=False)
+        # The statistics' shapes differ from the updates' (and placeholders hide mismatches), so
+        # compare them with the shapes `init` would give these updates.
+        abstract = jax.tree.map(lambda g: jax.ShapeDtypeStruct(jnp.shape(g), g.dtype), updates)
+        expected = jax.eval_shape(init_fn, abstract)
+        for field in ("v_row", "v_col", "v"):
+            _tree.check_same_structure(
+                getattr(expected, field),
+                getattr(state, field),
+                f"{field} for these updates",
+                f"state.{field}",
+                where=where,
+            )
         step = state.count - jnp.asarray(step_offset).astype(jnp.int32)
         beta = decay_rate_fn(step, decay_rate)
 

@@ -136,6 +136,8 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         _tree.check_same_structure(params, updates, "params", "updates", where=where)
         _tree.check_same_structure(params, state.params, "params", "state.params", where=where)
         _tree.check_float_leaves(params, "params", where=where)
+        # Integer gradients would be cast to the params' dtype below, hiding a caller's bug.
+        _tree.check_float_leaves(updates, "updates", where=where)
         dtype = state.weights_memory.dtype
         count = state.count
         first = count == 0
