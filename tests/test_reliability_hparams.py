@@ -86,7 +86,6 @@ NUMERIC_WHEN_GIVEN = {
 # - `momentum` has no upper bound (torch.optim accepts any momentum >= 0; > 1 diverges but is
 #   not ill-defined), and `trace`'s `decay` is the same momentum;
 # - `beta` in `scale_by_optimistic_gradient` / `optimistic_*` is an optimism weight (any >= 0);
-# - RAdam's `threshold` (a rectification threshold on the SMA length) is not a clip threshold;
 # - `learning_rate` has no range (negative rates ascend, as in optax): only NaN and type errors.
 OUT_OF_RANGE: dict[str, list[float]] = {
     "b1": [-0.1, 1.5],
@@ -113,8 +112,6 @@ OUT_OF_RANGE: dict[str, list[float]] = {
 }
 RANGE_EXEMPT = {("trace", "decay"), ("scale_by_optimistic_gradient", "beta")}
 RANGE_EXEMPT |= {(name, "beta") for name in ("optimistic_adam_v2", "optimistic_gradient_descent")}
-# RAdam's `threshold` is the rectification threshold on the SMA length, not a clipping threshold.
-RANGE_EXEMPT |= {("radam", "threshold"), ("scale_by_radam", "threshold")}
 UPPER_EXEMPT = {"momentum"}
 
 

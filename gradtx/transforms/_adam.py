@@ -223,7 +223,8 @@ def scale_by_radam(
       b2: second-moment decay in ``[0, 1)``. Default 0.999.
       eps: added outside the square root, ``>= 0``. Default 1e-8.
       eps_root: added inside the square root, ``>= 0``. Default 0.
-      threshold: the :math:`\\rho_t` from which the adaptive step is used. Default 5.
+      threshold: the :math:`\\rho_t` from which the adaptive step is used, ``>= 4`` (below 4
+        the rectification is the root of a negative number). Default 5.
       nesterov: NAdam's look-ahead momentum. Default ``False``.
 
     Returns:
@@ -238,7 +239,9 @@ def scale_by_radam(
     """
     where = "scale_by_radam"
     _check_betas(where, b1, b2, eps, eps_root)
-    _checks.check_scalar("threshold", threshold, where=where)
+    # rho_t starts at 1 and grows towards rho_inf; the rectification's root is of a negative
+    # number for 2 < rho_t < 4, so an adaptive step taken there would be NaN.
+    _checks.check_in_range("threshold", threshold, 4.0, None, where=where)
 
     def update_fn(
         updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra_args: Any
