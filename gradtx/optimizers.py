@@ -64,6 +64,14 @@ def sgd(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, 2.0])}
+      >>> tx = gradtx.sgd(learning_rate=0.1)
+      >>> updates, state = tx.update(params, tx.init(params), params)  # the gradient equals the params here
+      >>> gradtx.apply_updates(params, updates)["w"].round(4)
+      Array([0.9, 1.8], dtype=float32)
+
     References:
       Sutskever et al., "On the importance of initialization and momentum in deep learning", ICML, 2013.
     """
@@ -170,6 +178,14 @@ def adam(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, 2.0])}
+      >>> tx = gradtx.adam(learning_rate=0.1)
+      >>> updates, state = tx.update({"w": jnp.array([3.0, -0.5])}, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # the first step moves each coordinate by ~lr
+      [-0.1, 0.1]
+
     References:
       Kingma and Ba, "Adam: A Method for Stochastic Optimization", https://arxiv.org/abs/1412.6980, 2014.
     """
@@ -230,6 +246,14 @@ def adamw(
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, 2.0])}
+      >>> tx = gradtx.adamw(learning_rate=0.1, weight_decay=0.5)
+      >>> updates, state = tx.update({"w": jnp.array([3.0, 3.0])}, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # -0.1 * (adam step of ~1 + 0.5 * w)
+      [-0.15, -0.2]
 
     References:
       Loshchilov and Hutter, "Decoupled Weight Decay Regularization", https://arxiv.org/abs/1711.05101, 2017.
