@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
-import jax
+from gradtx._base import GradientTransformation, ScalarOrSchedule
+from gradtx.transforms._weight_decay import add_scaled_params
 
-from gradtx import _checks
-from gradtx._base import (
-    EmptyState,
-    GradientTransformation,
-    Params,
-    ScalarOrSchedule,
-    Updates,
-    safe_increment,
-    zero_count,
-)
-from gradtx.transforms import _parity_common as c
-
-__all__ = ["FromageContractionState", "fromage_contraction", "fromage_multiplier"]
-
-
-class FromageContractionState(NamedTuple):
-    """State of :func:`fromage_contraction` with a scheduled learning rate: the step count."""
-
-    count: jax.Array
+__all__ = ["fromage_contraction", "fromage_multiplier"]
 
 
 def fromage_multiplier(learning_rate: Any) -> Any:
@@ -36,29 +19,11 @@ def fromage_contraction(learning_rate: ScalarOrSchedule) -> GradientTransformati
     """Adds :math:`(1/\\sqrt{1 + \\eta_t^2} - 1)\\, x` to the updates (needs ``params``).
 
     After the rest of :func:`gradtx.fromage` this makes the step
-    :math:`x \\leftarrow (x - \\eta\\, \\text{trust}(g)) / \\sqrt{1 + \\eta^2}`.
+    :math:`x \\leftarrow (x - \\eta\\, \\text{trust}(g)) / \\sqrt{1 + \\eta^2}`. It is weight
+    decay with a negative coefficient, which :func:`gradtx.add_decayed_weights` rightly rejects.
     """
-    where = "fromage"
-    scheduled = callable(learning_rate)
-
-    def init_fn(params: Params) -> Any:
-        del params
-        return FromageContractionState(count=zero_count()) if scheduled else EmptyState()
-
-    def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args: Any) -> tuple[Updates, Any]:
-        del extra_args
-        c.check_updates(updates, where=where, params=params, need_params=True)
-        if scheduled:
-            lr = _checks.evaluate_scalar_or_schedule(learning_rate, state.count, name="learning_rate", where=where)
-            state = FromageContractionState(count=safe_increment(state.count))
-        else:
-            lr = learning_rate
-        coefficient = fromage_multiplier(lr) - 1
-
-        def leaf(g: jax.Array, x: jax.Array) -> jax.Array:
-            dt = c.compute_dtype(g.dtype)
-            return (g.astype(dt) + c.hp(coefficient, dt) * x.astype(dt)).astype(g.dtype)
-
-        return jax.tree.map(leaf, updates, params), state
-
-    return GradientTransformation(init_fn, update_fn)
+    if callable(learning_rate):
+        coefficient: ScalarOrSchedule = lambda count: fromage_multiplier(learning_rate(count)) - 1
+    else:
+        coefficient = fromage_multiplier(learning_rate) - 1
+    return add_scaled_params(coefficient, name="learning_rate", where="fromage")

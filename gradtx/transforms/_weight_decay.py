@@ -58,9 +58,18 @@ def add_decayed_weights(
     References:
       Loshchilov and Hutter, "Decoupled Weight Decay Regularization", https://arxiv.org/abs/1711.05101, 2017.
     """
-    where = "add_decayed_weights"
-    _checks.check_scalar_or_schedule("weight_decay", weight_decay, where=where, low=0.0)
-    scheduled = callable(weight_decay)
+    _checks.check_scalar_or_schedule("weight_decay", weight_decay, where="add_decayed_weights", low=0.0)
+    tx = add_scaled_params(weight_decay, name="weight_decay", where="add_decayed_weights")
+    return tx if mask is None else masked(tx, mask)
+
+
+def add_scaled_params(coefficient: ScalarOrSchedule, *, name: str, where: str) -> GradientTransformation:
+    """``u_t = g_t + c_t * params`` for any real (or scheduled) ``c_t``, unvalidated (private).
+
+    :func:`add_decayed_weights` validates ``c >= 0`` and calls this; Fromage's contraction
+    uses it with a negative coefficient. ``name`` and ``where`` go into error messages.
+    """
+    scheduled = callable(coefficient)
 
     def init_fn(params: Params) -> EmptyState | WeightDecaySchedule:
         del params
@@ -70,10 +79,10 @@ def add_decayed_weights(
         del extra_args
         m.check_updates(updates, where=where, params=params, need_params=True)
         if scheduled:
-            value = _checks.evaluate_scalar_or_schedule(weight_decay, state.count, name="weight_decay", where=where)
+            value = _checks.evaluate_scalar_or_schedule(coefficient, state.count, name=name, where=where)
             new_state = WeightDecaySchedule(count=safe_increment(state.count))
         else:
-            value, new_state = weight_decay, state
+            value, new_state = coefficient, state
 
         def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
             dtype = m.compute_dtype(g.dtype)
@@ -81,5 +90,4 @@ def add_decayed_weights(
 
         return jax.tree.map(leaf, updates, params), new_state
 
-    tx = GradientTransformation(init_fn, update_fn)
-    return tx if mask is None else masked(tx, mask)
+    return GradientTransformation(init_fn, update_fn)
