@@ -1,23 +1,43 @@
-"""The README's code blocks run as written (in a subprocess, with jax's default configuration)."""
+"""The code blocks of the README and of the docs pages run as written.
+
+Each page runs in a subprocess with jax's default configuration (as a reader would run it), its
+blocks joined in order since later blocks reuse names from earlier ones.
+"""
 
 import pathlib
 import re
 import subprocess
 import sys
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOC_PAGES = sorted((ROOT / "docs").glob("*.md"))
 
 
-def test_readme_python_blocks_run():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
-    assert len(blocks) >= 2, "the README should show the quickstart and a custom chain"
-    # Later blocks reuse names from earlier ones, as a reader would in one session.
-    script = "\n".join(blocks) + "\nassert float(value) < 1.0, value\n"
-    proc = subprocess.run(
+def python_blocks(path: pathlib.Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
+
+
+def run_script(script: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         timeout=300,
-        env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+        cwd=cwd,
+        env={"JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
     )
+
+
+def test_readme_shows_the_quickstart_and_a_custom_chain():
+    blocks = python_blocks(ROOT / "README.md")
+    assert len(blocks) >= 2
+    proc = run_script("\n".join(blocks) + "\nassert float(value) < 1.0, value\n", ROOT)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+@pytest.mark.parametrize("page", [p for p in DOC_PAGES if python_blocks(p)], ids=lambda p: p.name)
+def test_page_code_blocks_run(page, tmp_path):
+    proc = run_script("\n".join(python_blocks(page)), tmp_path)  # files they write land in tmp_path
     assert proc.returncode == 0, proc.stderr[-4000:]
