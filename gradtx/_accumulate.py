@@ -156,6 +156,16 @@ class MultiSteps:
         non-floating ``accumulator_dtype``, or a ``should_skip_update_fn`` result that is not a
         scalar bool.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.zeros(2)}
+      >>> opt = gradtx.MultiSteps(gradtx.sgd(1.0), every_k_schedule=2)
+      >>> state = opt.init(params)
+      >>> u1, state = opt.update({"w": jnp.array([1.0, 3.0])}, state, params)  # accumulated, no step yet
+      >>> u2, state = opt.update({"w": jnp.array([3.0, 5.0])}, state, params)  # steps on the mean
+      >>> [float(x) for x in u1["w"]], [float(x) for x in u2["w"]]
+      ([0.0, 0.0], [-2.0, -4.0])
+
     References:
       Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour",
       https://arxiv.org/abs/1706.02677, 2017.

@@ -74,6 +74,15 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
     Raises:
       TypeError: when ``inner`` is not a transform or ``max_consecutive_errors`` is not an int.
       ValueError: when ``max_consecutive_errors < 0``.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.ones(2)}
+      >>> tx = gradtx.apply_if_finite(gradtx.sgd(0.1), max_consecutive_errors=3)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([1.0, jnp.nan])}, state, params)
+      >>> [float(x) for x in updates["w"]], int(state.notfinite_count)  # the step is skipped
+      ([0.0, 0.0], 1)
     """
     where = "apply_if_finite"
     inner = as_gradient_transformation(inner, where=f"{where}: `inner`")

@@ -304,6 +304,12 @@ def cosine_decay_schedule(init_value: Any, decay_steps: int, alpha: Any = 0.0, e
     Raises:
       ValueError: when ``decay_steps <= 0``.
 
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.cosine_decay_schedule(1.0, decay_steps=100, alpha=0.1)
+      >>> [round(float(schedule(step)), 4) for step in (0, 50, 100, 1000)]
+      [1.0, 0.55, 0.1, 0.1]
+
     References:
       Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",
       https://arxiv.org/abs/1608.03983, 2017.

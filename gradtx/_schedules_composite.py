@@ -100,6 +100,12 @@ def warmup_cosine_decay_schedule(
     Raises:
       ValueError: when ``warmup_steps < 0`` or ``warmup_steps >= decay_steps``.
 
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps=10, decay_steps=110)
+      >>> [round(float(schedule(step)), 4) for step in (0, 5, 10, 60, 110)]
+      [0.0, 0.5, 1.0, 0.5, 0.0]
+
     References:
       Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",
       https://arxiv.org/abs/1608.03983, 2017.

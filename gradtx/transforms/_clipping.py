@@ -70,6 +70,13 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
     Raises:
       ValueError: when ``max_norm`` is negative or NaN.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.clip_by_global_norm(1.0)
+      >>> updates, _ = tx.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, tx.init(None))
+      >>> round(float(updates["a"][0]), 4), round(float(updates["b"][0]), 4)  # norm 5 scaled to 1
+      (0.6, 0.8)
+
     References:
       Pascanu et al., "On the difficulty of training Recurrent Neural Networks",
       https://arxiv.org/abs/1211.5063, 2012.

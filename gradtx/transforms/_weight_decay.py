@@ -55,6 +55,14 @@ def add_decayed_weights(
       ValueError: when ``weight_decay`` is negative or NaN; (while tracing) when called
         without params or when updates and params differ, naming the path.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"kernel": jnp.array([2.0]), "bias": jnp.array([2.0])}
+      >>> tx = gradtx.add_decayed_weights(0.5, mask={"kernel": True, "bias": False})
+      >>> updates, _ = tx.update({"kernel": jnp.zeros(1), "bias": jnp.zeros(1)}, tx.init(params), params)
+      >>> float(updates["kernel"][0]), float(updates["bias"][0])  # no decay on the bias
+      (1.0, 0.0)
+
     References:
       Loshchilov and Hutter, "Decoupled Weight Decay Regularization", https://arxiv.org/abs/1711.05101, 2017.
     """
