@@ -21,6 +21,7 @@ __all__ = [
     "EmptyState",
     "GradientTransformation",
     "InitFn",
+    "MaskOrFn",
     "OptState",
     "Params",
     "ScalarOrSchedule",
@@ -45,6 +46,8 @@ Numeric = Any
 Schedule = Callable[[Any], Any]
 """A pure function ``step -> value``; ``step`` is a scalar int32 array."""
 ScalarOrSchedule = float | jax.Array | Schedule
+MaskOrFn = Any | Callable[[Params], Any] | None
+"""A mask: a pytree of bools like the params (or a prefix of it), a callable ``params -> mask``, or ``None``."""
 
 
 class InitFn(Protocol):

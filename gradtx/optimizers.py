@@ -6,13 +6,12 @@ are gradtx additions). The learning rate may be a schedule everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, Params, ScalarOrSchedule, identity
+from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, identity
 from gradtx._combine import chain
 from gradtx.transforms._adam import scale_by_adam, scale_by_adamax, scale_by_radam
 from gradtx.transforms._factored import clip_by_block_rms, scale_by_factored_rms, scale_by_param_block_rms
@@ -40,8 +39,6 @@ __all__ = [
     "sign_sgd",
     "signum",
 ]
-
-MaskOrFn = Any | Callable[[Params], Any] | None
 
 
 def sgd(

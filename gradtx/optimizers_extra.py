@@ -6,11 +6,10 @@ which transforms, in which order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, Params, ScalarOrSchedule
+from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule
 from gradtx._combine import chain
 from gradtx.optimizers import sgd
 from gradtx.transforms._adam import scale_by_adam, scale_by_adamax
@@ -43,8 +42,6 @@ __all__ = [
     "sm3",
     "yogi",
 ]
-
-MaskOrFn = Any | Callable[[Params], Any] | None
 
 
 def adabelief(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -11,6 +10,7 @@ from gradtx import _checks
 from gradtx._base import (
     EmptyState,
     GradientTransformation,
+    MaskOrFn,
     Params,
     ScalarOrSchedule,
     Updates,
@@ -31,7 +31,7 @@ class WeightDecaySchedule(NamedTuple):
 
 def add_decayed_weights(
     weight_decay: ScalarOrSchedule = 0.0,
-    mask: Any | Callable[[Params], Any] | None = None,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     """Adds the params times a (possibly scheduled) weight decay to the updates.
 
