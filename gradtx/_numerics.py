@@ -1,7 +1,7 @@
-"""Small numeric helpers shared by the catalog transforms (private).
+"""The one dtype policy of gradtx: compute dtypes, bias correction, norms, and making state leaves.
 
-Every catalog transform computes in a *compute dtype*: the leaf's dtype promoted to at
-least float32 (complex leaves stay complex). That keeps float64 exact, makes bf16/fp16
+Every transform computes in a *compute dtype*: the leaf's dtype promoted to at least
+float32 (complex leaves stay complex). That keeps float64 exact, makes bf16/fp16
 statistics accurate, and keeps ``eps`` from underflowing to zero in float16 (where
 ``1e-8`` rounds to 0 and a zero-gradient Adam step would be ``0 / 0``). Results are cast
 back to the update's dtype and to each state leaf's stored dtype.
@@ -116,3 +116,34 @@ def state_full(params: Any, value: Any, dtype: Any = None) -> Any:
 def unzip(like: Any, out: Any, n: int) -> tuple[Any, ...]:
     """Splits a tree of per-leaf ``n``-tuples (mapped over ``like``) into ``n`` trees."""
     return tuple(jax.tree.map(lambda _, o, i=i: o[i], like, out) for i in range(n))
+
+
+def default_float() -> Any:
+    """The widest enabled float dtype: float64 when x64 is on, else float32."""
+    return jnp.result_type(float)
+
+
+def wider(*dtypes: Any) -> Any:
+    """The widest of some float (or complex) dtypes, without relying on the promotion mode.
+
+    Used where two leaves of different dtypes meet (bf16 state with f32 grads, f32 initial
+    params with f64 params); complex wins over real of the same width.
+    """
+    best = jnp.dtype(dtypes[0])
+    for d in dtypes[1:]:
+        d = jnp.dtype(d)
+        if jnp.issubdtype(d, jnp.complexfloating) and not jnp.issubdtype(best, jnp.complexfloating):
+            real = jnp.finfo(best).dtype
+            best = d if d.itemsize >= 2 * real.itemsize else (jnp.complex128 if real.itemsize == 8 else d)
+        elif jnp.issubdtype(best, jnp.complexfloating) and not jnp.issubdtype(d, jnp.complexfloating):
+            if d.itemsize > jnp.finfo(best).dtype.itemsize:
+                best = jnp.dtype(jnp.complex128)
+        elif d.itemsize > best.itemsize:
+            best = d
+    return best
+
+
+def bias_correction_wide(decay: Any, count: jax.Array) -> jax.Array:
+    """``1 - decay**count`` in the widest enabled float; cast it where it is used."""
+    dtype = default_float()
+    return 1 - as_dtype(decay, dtype) ** jnp.asarray(count).astype(dtype)

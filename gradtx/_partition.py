@@ -14,7 +14,7 @@ import jax
 
 from gradtx import _tree
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
-from gradtx.transforms._masking import masked
+from gradtx._masking import masked
 
 __all__ = ["PartitionState", "broadcast_labels", "partition"]
 

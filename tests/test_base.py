@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import gradtx
 from gradtx._base import INT32_MAX, as_gradient_transformation, zero_count
-from tests.trees import float_trees
+from tests.support.trees import float_trees
 
 
 def test_identity_returns_updates_and_empty_state():

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradtx
-from tests.trees import float_trees
+from tests.support.trees import float_trees
 
 
 class CountState(NamedTuple):

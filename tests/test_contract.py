@@ -1,4 +1,4 @@
-"""The contract every registered optimizer keeps (see ``tests/registry.py``).
+"""The contract every registered optimizer keeps (see ``tests/support/registry.py``).
 
 Small trees keep this cheap: most checks run eagerly (no compile); only the jit-specific
 checks compile, once per optimizer.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from tests.registry import REGISTRY, Entry
+from tests.support.registry import REGISTRY, Entry
 
 IDS = [e.name for e in REGISTRY]
 

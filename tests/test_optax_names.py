@@ -1,6 +1,6 @@
 """``import gradtx as optax`` must not meet a missing name or a different signature.
 
-The list of optax names, the excluded categories and the comparison live in ``tests/parity_report.py``
+The list of optax names, the excluded categories and the comparison live in ``tests/support/optax_names.py``
 (also runnable as a script). Deliberate differences are named in its ``DELIBERATE_DIFFERENCES`` and in
 ``docs/conventions.md``.
 """
@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests import parity_report as pr
+from tests.support import optax_names as pr
 
 CONVENTIONS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "conventions.md"
 SECTION = "## Deliberate differences from optax"

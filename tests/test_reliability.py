@@ -1,7 +1,7 @@
 """Failure modes of every registered optimizer (issue 9): mismatched trees, integer params,
 saturated step counters, infinite gradients, and bit-for-bit determinism.
 
-Driven by the contract registry (``tests/registry.py``); the optimizers are built with the
+Driven by the contract registry (``tests/support/registry.py``); the optimizers are built with the
 registry's own defaults. Error checks raise while tracing, so they compile nothing.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from tests.registry import REGISTRY, Entry
+from tests.support.registry import REGISTRY, Entry
 from tests.test_contract import all_finite, grads_of, make_params, step
 
 IDS = [e.name for e in REGISTRY]

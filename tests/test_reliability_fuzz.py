@@ -1,7 +1,7 @@
 """Fuzzing (issue 9): random chains of 1-4 gradtx transforms over random trees and dtypes.
 
 Each example draws a chain from ~30 transforms with valid random hyperparameters, a random
-parameter tree (``tests/trees.py``: float32/float64/bfloat16/float16 leaves of random shapes)
+parameter tree (``tests/support/trees.py``: float32/float64/bfloat16/float16 leaves of random shapes)
 and gradients of moderate magnitude, runs two steps eagerly (no compilation per example)
 and checks the contract: no crash, finite updates and state for finite inputs, updates with
 the params' shapes and dtypes, and state shapes/dtypes unchanged by every step.
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import gradtx
 from tests.test_contract import shapes_dtypes
-from tests.trees import float_trees
+from tests.support.trees import float_trees
 
 # Decay rates in a realistic range: with b1 = 0 AdaBelief's belief (g - m)^2 is exactly 0, and
 # g / (sqrt(eps_root) + eps) ~ 1e8 g is correct arithmetic that no half-precision update can hold.

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 
 from gradtx import _tree, global_norm
-from tests.trees import float_trees
+from tests.support.trees import float_trees
 
 
 @settings(max_examples=15)

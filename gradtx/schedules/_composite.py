@@ -1,6 +1,6 @@
 """Composite schedules: warmups, one-cycle (with its momentum cycle), SGDR and cosine restarts.
 
-Built from the elementary schedules in :mod:`gradtx._schedules_basic`; the same conventions
+Built from the elementary schedules in :mod:`gradtx.schedules._primitive`; the same conventions
 hold (pure ``step -> value``, jit-safe, constructor errors name the argument).
 """
 
@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import Schedule
-from gradtx._schedules_basic import (
+from gradtx.schedules._primitive import (
     as_float,
     check_steps,
     exponential_decay,

@@ -1,4 +1,4 @@
-"""The Adam family: Adam (and NAdam via ``nesterov``), AdaMax, RAdam."""
+"""Adam and its direct variants: scale_by_adam, scale_by_adamax, scale_by_radam, scale_by_amsgrad."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
+from gradtx import _numerics as c
+from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
-from gradtx.transforms import _moments as m
-
-__all__ = ["ScaleByAdamState", "scale_by_adam", "scale_by_adamax", "scale_by_radam"]
+from gradtx._tree import tree_zeros_like
 
 
 class ScaleByAdamState(NamedTuple):
@@ -274,3 +274,90 @@ def scale_by_radam(
         return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(_init_adam(where, None, None), update_fn)
+
+
+class ScaleByAmsgradState(NamedTuple):
+    """State of :func:`scale_by_amsgrad`: step count, moments and the running maximum of ``nu``."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    nu_max: Any
+
+
+def scale_by_amsgrad(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    mu_dtype: Any = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
+) -> GradientTransformation:
+    """Rescales updates by AMSGrad: Adam whose denominator never shrinks.
+
+    .. math::
+       m_t = b_1 m_{t-1} + (1 - b_1) g_t, \\qquad v_t = b_2 v_{t-1} + (1 - b_2) |g_t|^2,
+
+       \\hat v^{max}_t = \\max(\\hat v^{max}_{t-1}, v_t / (1 - b_2^t)), \\qquad
+       u_t = \\frac{m_t / (1 - b_1^t)}{\\sqrt{\\hat v^{max}_t + \\epsilon_{root}} + \\epsilon}.
+
+    Either bias correction can be switched off (the division is then dropped).
+
+    Args:
+      b1: decay of the first moment, in ``[0, 1)``. Default 0.9.
+      b2: decay of the second moment, in ``[0, 1)``. Default 0.999.
+      eps: added to the denominator outside the root, ``>= 0``. Default 1e-8.
+      eps_root: added inside the root, ``>= 0``. Default 0.
+      mu_dtype: dtype of the first moment; ``None`` uses each param's dtype.
+      bias_correction_mu: divide :math:`m_t` by :math:`1 - b_1^t`. Default ``True``.
+      bias_correction_nu: divide :math:`v_t` by :math:`1 - b_2^t` before the maximum. Default ``True``.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAmsgradState`.
+
+    Raises:
+      ValueError: when an argument lies outside its range.
+      TypeError: when ``mu_dtype`` is not a floating dtype.
+
+    References:
+      Reddi et al., "On the Convergence of Adam and Beyond", https://arxiv.org/abs/1904.09237, 2018.
+    """
+    where = "scale_by_amsgrad"
+    _check_betas(where, b1, b2, eps, eps_root)
+    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+
+    def init_fn(params: Params) -> ScaleByAmsgradState:
+        return ScaleByAmsgradState(
+            count=zero_count(),
+            mu=tree_zeros_like(params, mu_dtype),
+            nu=tree_zeros_like(params),
+            nu_max=tree_zeros_like(params),
+        )
+
+    def update_fn(
+        updates: Updates, state: ScaleByAmsgradState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByAmsgradState]:
+        del extra_args
+        c.check_updates(updates, where=where, state_tree=state.nu, state_name="state.nu", params=params)
+        count = safe_increment(state.count)
+        bc1 = c.bias_correction_wide(b1, count)
+        bc2 = c.bias_correction_wide(b2, count)
+
+        def leaf(g: jax.Array, m: jax.Array, v: jax.Array, vmax: jax.Array) -> tuple[jax.Array, ...]:
+            dt = c.compute_dtype(c.wider(g.dtype, m.dtype))
+            beta1, beta2 = c.as_dtype(b1, dt), c.as_dtype(b2, dt)
+            g_ = g.astype(dt)
+            m_new = c.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
+            v_new = c.as_dtype(1 - b2, dt) * c.abs_sq(g_) + beta2 * v.astype(dt)
+            m_hat = m_new / bc1.astype(dt) if bias_correction_mu else m_new
+            v_eff = v_new / bc2.astype(v_new.dtype) if bias_correction_nu else v_new
+            vmax_new = jnp.maximum(vmax.astype(v_eff.dtype), v_eff)
+            u = m_hat / (jnp.sqrt(vmax_new + c.as_dtype(eps_root, vmax_new.dtype)) + c.as_dtype(eps, vmax_new.dtype))
+            return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), vmax_new.astype(vmax.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu, state.nu_max)
+        u, mu, nu, nu_max = c.unzip(updates, out, 4)
+        return u, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+
+    return GradientTransformation(init_fn, update_fn)

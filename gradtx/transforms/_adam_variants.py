@@ -1,4 +1,4 @@
-"""Adam relatives with a different second moment: AdaBelief, Yogi and AMSGrad."""
+"""Adam variants with their own second-moment rules: AdaBelief, Yogi, Adan."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
+from gradtx import _numerics as c
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
 from gradtx._tree import tree_full_like, tree_zeros_like
-from gradtx.transforms import _parity_common as c
 from gradtx.transforms._adam import ScaleByAdamState
-
-__all__ = [
-    "ScaleByAmsgradState",
-    "ScaleByBeliefState",
-    "scale_by_amsgrad",
-    "scale_by_belief",
-    "scale_by_yogi",
-]
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -28,15 +20,6 @@ class ScaleByBeliefState(NamedTuple):
     count: jax.Array
     mu: Any
     nu: Any
-
-
-class ScaleByAmsgradState(NamedTuple):
-    """State of :func:`scale_by_amsgrad`: step count, moments and the running maximum of ``nu``."""
-
-    count: jax.Array
-    mu: Any
-    nu: Any
-    nu_max: Any
 
 
 def _check_betas(where: str, **betas: Any) -> None:
@@ -89,23 +72,23 @@ def scale_by_belief(
         del extra_args
         c.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
-        bc1 = c.bias_correction(b1, count)
-        bc1_next = c.bias_correction(b1, safe_increment(count))
-        bc2 = c.bias_correction(b2, count)
+        bc1 = c.bias_correction_wide(b1, count)
+        bc1_next = c.bias_correction_wide(b1, safe_increment(count))
+        bc2 = c.bias_correction_wide(b2, count)
 
         def leaf(g: jax.Array, m: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dt = c.compute_dtype(g.dtype)
-            beta1, beta2 = c.hp(b1, dt), c.hp(b2, dt)
+            beta1, beta2 = c.as_dtype(b1, dt), c.as_dtype(b2, dt)
             g_ = g.astype(dt)
-            m_new = c.hp(1 - b1, dt) * g_ + beta1 * m.astype(dt)
-            s_new = c.hp(1 - b2, dt) * c.abs_sq(g_ - m_new) + beta2 * s.astype(dt)
-            s_new = s_new + c.hp(eps_root, s_new.dtype)
+            m_new = c.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
+            s_new = c.as_dtype(1 - b2, dt) * c.abs_sq(g_ - m_new) + beta2 * s.astype(dt)
+            s_new = s_new + c.as_dtype(eps_root, s_new.dtype)
             if nesterov:
-                m_hat = beta1 * (m_new / bc1_next.astype(dt)) + c.hp(1 - b1, dt) * (g_ / bc1.astype(dt))
+                m_hat = beta1 * (m_new / bc1_next.astype(dt)) + c.as_dtype(1 - b1, dt) * (g_ / bc1.astype(dt))
             else:
                 m_hat = m_new / bc1.astype(dt)
             s_hat = s_new / bc2.astype(s_new.dtype)
-            u = m_hat / (jnp.sqrt(s_hat) + c.hp(eps, s_hat.dtype))
+            u = m_hat / (jnp.sqrt(s_hat) + c.as_dtype(eps, s_hat.dtype))
             return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
@@ -162,20 +145,20 @@ def scale_by_yogi(
         del extra_args
         c.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
-        bc1 = c.bias_correction(b1, count)
-        bc2 = c.bias_correction(b2, count)
+        bc1 = c.bias_correction_wide(b1, count)
+        bc2 = c.bias_correction_wide(b2, count)
 
         def leaf(g: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dt = c.compute_dtype(g.dtype)
-            beta1 = c.hp(b1, dt)
+            beta1 = c.as_dtype(b1, dt)
             g_ = g.astype(dt)
-            m_new = c.hp(1 - b1, dt) * g_ + beta1 * m.astype(dt)
+            m_new = c.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
             v_old = v.astype(dt)
             g2 = c.abs_sq(g_)
-            v_new = v_old - c.hp(1 - b2, dt) * jnp.sign(v_old - g2) * g2
+            v_new = v_old - c.as_dtype(1 - b2, dt) * jnp.sign(v_old - g2) * g2
             m_hat = m_new / bc1.astype(dt)
             v_hat = v_new / bc2.astype(dt)
-            u = m_hat / (jnp.sqrt(v_hat + c.hp(eps_root, dt)) + c.hp(eps, dt))
+            u = m_hat / (jnp.sqrt(v_hat + c.as_dtype(eps_root, dt)) + c.as_dtype(eps, dt))
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
@@ -185,81 +168,90 @@ def scale_by_yogi(
     return GradientTransformation(init_fn, update_fn)
 
 
-def scale_by_amsgrad(
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    bias_correction_mu: bool = True,
-    bias_correction_nu: bool = True,
+class ScaleByAdanState(NamedTuple):
+    """State of :func:`scale_by_adan`: the three moments, the previous gradient and the step count."""
+
+    m: Any
+    v: Any
+    n: Any
+    g: Any
+    t: jax.Array
+
+
+def scale_by_adan(
+    b1: Any = 0.98, b2: Any = 0.92, b3: Any = 0.99, eps: Any = 1e-8, eps_root: Any = 0.0
 ) -> GradientTransformation:
-    """Rescales updates by AMSGrad: Adam whose denominator never shrinks.
+    """Rescales updates by the Adan rule (adaptive Nesterov momentum).
+
+    With :math:`\\Delta_t = g_t - g_{t-1}` (zero at the first step):
 
     .. math::
-       m_t = b_1 m_{t-1} + (1 - b_1) g_t, \\qquad v_t = b_2 v_{t-1} + (1 - b_2) |g_t|^2,
+       m_t = b_1 m_{t-1} + (1 - b_1) g_t, \\qquad
+       v_t = b_2 v_{t-1} + (1 - b_2) \\Delta_t,
 
-       \\hat v^{max}_t = \\max(\\hat v^{max}_{t-1}, v_t / (1 - b_2^t)), \\qquad
-       u_t = \\frac{m_t / (1 - b_1^t)}{\\sqrt{\\hat v^{max}_t + \\epsilon_{root}} + \\epsilon}.
+       n_t = b_3 n_{t-1} + (1 - b_3) |g_t + b_2 \\Delta_t|^2,
 
-    Either bias correction can be switched off (the division is then dropped).
+       u_t = \\frac{\\hat m_t + b_2 \\hat v_t}{\\sqrt{\\hat n_t + \\epsilon_{root}} + \\epsilon},
+
+    where hats divide by :math:`1 - b_i^t`. The paper's :math:`\\beta_i` are :math:`1 - b_i` here, so its
+    :math:`(1 - \\beta_2)` weight on the gradient difference is :math:`b_2`, as in the paper's Algorithm 1
+    and the authors' code. optax 0.2.8 weights it by :math:`1 - b_2` instead (a known optax bug); the
+    two agree only for :math:`b_2 = 0.5`.
 
     Args:
-      b1: decay of the first moment, in ``[0, 1)``. Default 0.9.
-      b2: decay of the second moment, in ``[0, 1)``. Default 0.999.
+      b1: decay of the gradient average, in ``[0, 1)``. Default 0.98.
+      b2: decay of the gradient-difference average, in ``[0, 1)``. Default 0.92.
+      b3: decay of the second moment, in ``[0, 1)``. Default 0.99.
       eps: added to the denominator outside the root, ``>= 0``. Default 1e-8.
       eps_root: added inside the root, ``>= 0``. Default 0.
-      mu_dtype: dtype of the first moment; ``None`` uses each param's dtype.
-      bias_correction_mu: divide :math:`m_t` by :math:`1 - b_1^t`. Default ``True``.
-      bias_correction_nu: divide :math:`v_t` by :math:`1 - b_2^t` before the maximum. Default ``True``.
 
     Returns:
-      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAmsgradState`.
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdanState`.
 
     Raises:
       ValueError: when an argument lies outside its range.
-      TypeError: when ``mu_dtype`` is not a floating dtype.
 
     References:
-      Reddi et al., "On the Convergence of Adam and Beyond", https://arxiv.org/abs/1904.09237, 2018.
+      Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep Models",
+      https://arxiv.org/abs/2208.06677, 2022.
     """
-    where = "scale_by_amsgrad"
-    _check_betas(where, b1=b1, b2=b2)
+    where = "scale_by_adan"
+    for name, value in (("b1", b1), ("b2", b2), ("b3", b3)):
+        _checks.check_in_range(name, value, 0.0, 1.0, where=where, high_inclusive=False)
     _checks.check_non_negative("eps", eps, where=where)
     _checks.check_non_negative("eps_root", eps_root, where=where)
-    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
 
-    def init_fn(params: Params) -> ScaleByAmsgradState:
-        return ScaleByAmsgradState(
-            count=zero_count(),
-            mu=tree_zeros_like(params, mu_dtype),
-            nu=tree_zeros_like(params),
-            nu_max=tree_zeros_like(params),
-        )
+    def init_fn(params: Params) -> ScaleByAdanState:
+        z = lambda: tree_zeros_like(params)
+        return ScaleByAdanState(m=z(), v=z(), n=z(), g=z(), t=zero_count())
 
     def update_fn(
-        updates: Updates, state: ScaleByAmsgradState, params: Params | None = None, **extra_args: Any
-    ) -> tuple[Updates, ScaleByAmsgradState]:
+        updates: Updates, state: ScaleByAdanState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByAdanState]:
         del extra_args
-        c.check_updates(updates, where=where, state_tree=state.nu, state_name="state.nu", params=params)
-        count = safe_increment(state.count)
-        bc1 = c.bias_correction(b1, count)
-        bc2 = c.bias_correction(b2, count)
+        c.check_updates(updates, where=where, state_tree=state.m, state_name="state.m", params=params)
+        first = state.t == 0
+        t = safe_increment(state.t)
+        bc1, bc2, bc3 = (c.bias_correction_wide(b, t) for b in (b1, b2, b3))
 
-        def leaf(g: jax.Array, m: jax.Array, v: jax.Array, vmax: jax.Array) -> tuple[jax.Array, ...]:
-            dt = c.compute_dtype(c.wider(g.dtype, m.dtype))
-            beta1, beta2 = c.hp(b1, dt), c.hp(b2, dt)
-            g_ = g.astype(dt)
-            m_new = c.hp(1 - b1, dt) * g_ + beta1 * m.astype(dt)
-            v_new = c.hp(1 - b2, dt) * c.abs_sq(g_) + beta2 * v.astype(dt)
-            m_hat = m_new / bc1.astype(dt) if bias_correction_mu else m_new
-            v_eff = v_new / bc2.astype(v_new.dtype) if bias_correction_nu else v_new
-            vmax_new = jnp.maximum(vmax.astype(v_eff.dtype), v_eff)
-            u = m_hat / (jnp.sqrt(vmax_new + c.hp(eps_root, vmax_new.dtype)) + c.hp(eps, vmax_new.dtype))
-            return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), vmax_new.astype(vmax.dtype)
+        def leaf(grad: jax.Array, m: jax.Array, v: jax.Array, n: jax.Array, prev: jax.Array) -> tuple[jax.Array, ...]:
+            dt = c.compute_dtype(grad.dtype)
+            beta1, beta2, beta3 = c.as_dtype(b1, dt), c.as_dtype(b2, dt), c.as_dtype(b3, dt)
+            g = grad.astype(dt)
+            diff = jnp.where(first, jnp.zeros_like(g), g - prev.astype(dt))
+            m_new = c.as_dtype(1 - b1, dt) * g + beta1 * m.astype(dt)
+            v_new = c.as_dtype(1 - b2, dt) * diff + beta2 * v.astype(dt)
+            n_new = c.as_dtype(1 - b3, dt) * c.abs_sq(g + beta2 * diff) + beta3 * n.astype(dt)
+            direction = m_new / bc1.astype(dt) + beta2 * (v_new / bc2.astype(dt))
+            denom = jnp.sqrt(n_new / bc3.astype(n_new.dtype) + c.as_dtype(eps_root, n_new.dtype)) + c.as_dtype(
+                eps, n_new.dtype
+            )
+            u = direction / denom
+            return u.astype(grad.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), n_new.astype(n.dtype)
 
-        out = jax.tree.map(leaf, updates, state.mu, state.nu, state.nu_max)
-        u, mu, nu, nu_max = c.unzip(updates, out, 4)
-        return u, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+        out = jax.tree.map(leaf, updates, state.m, state.v, state.n, state.g)
+        u, m, v, n = c.unzip(updates, out, 4)
+        g_stored = jax.tree.map(lambda g, p: g.astype(p.dtype), updates, state.g)
+        return u, ScaleByAdanState(m=m, v=v, n=n, g=g_stored, t=t)
 
     return GradientTransformation(init_fn, update_fn)

@@ -1,4 +1,4 @@
-"""Clipping: element-wise and by the global norm."""
+"""Clipping: elementwise, by global norm, adaptive (unit-wise, AGC) and per-example clipping."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
-from gradtx._base import GradientTransformation, OptState, Params, Updates, init_empty_state
-from gradtx.transforms import _moments as m
-
-__all__ = ["clip", "clip_by_global_norm"]
+from gradtx import _numerics as c
+from gradtx import _numerics as m
+from gradtx._base import EmptyState, GradientTransformation, OptState, Params, Updates, init_empty_state
+from gradtx._tree import path_str
 
 
 def clip(max_delta: Any) -> GradientTransformation:
@@ -107,3 +107,191 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         return jax.tree.map(leaf, updates), state
 
     return GradientTransformation(init_empty_state, update_fn)
+
+
+# Unit-wise norms: the axes reduced for each rank when `axis` is None (inputs on the leading axes,
+# one unit per output channel on the last axis).
+_UNIT_AXES = {2: (0,), 3: (0,), 4: (0, 1, 2), 5: (0, 1, 2, 3)}
+
+
+def _unitwise_norm(x: jax.Array, axis: Any, *, name: str) -> jax.Array:
+    sq = c.abs_sq(x)
+    if axis is not None:
+        total = jnp.sum(sq, axis=axis, keepdims=True)
+    elif jnp.squeeze(x).ndim <= 1:
+        total = jnp.sum(sq, keepdims=True)
+    elif x.ndim in _UNIT_AXES:
+        total = jnp.sum(sq, axis=_UNIT_AXES[x.ndim], keepdims=True)
+    else:
+        raise ValueError(
+            f"adaptive_grad_clip: cannot choose unit-wise norm axes for {name} of shape {x.shape} "
+            "(ranks up to 5 are known); pass `axis=`."
+        )
+    return jnp.broadcast_to(jnp.sqrt(total), x.shape)
+
+
+def adaptive_grad_clip(
+    clipping: Any, eps: Any = 1e-3, axis: int | tuple[int, ...] | None = None
+) -> GradientTransformation:
+    """Adaptive gradient clipping (AGC): clips each unit's gradient relative to its param's norm.
+
+    Per unit (an output channel; the whole leaf for scalars and vectors):
+
+    .. math::
+       u = \\begin{cases} g & \\|g\\| < \\lambda \\max(\\|x\\|, \\epsilon) \\\\
+       g\\, \\frac{\\lambda \\max(\\|x\\|, \\epsilon)}{\\max(\\|g\\|, 10^{-6})} & \\text{else} \\end{cases}
+
+    Unit norms reduce all axes but the last for rank 2-5 leaves (dense ``IO``, multi-head, conv
+    ``HWIO``, 3-D conv), or over ``axis`` when given.
+
+    Args:
+      clipping: :math:`\\lambda \\ge 0`, the largest allowed gradient-to-param norm ratio.
+      eps: :math:`\\epsilon \\ge 0`, a floor on the param norm (so zero-initialised params move). Default 1e-3.
+      axis: the axes to reduce for the unit norms; ``None`` chooses by rank. Default ``None``.
+
+    Returns:
+      A stateless :class:`~gradtx.GradientTransformation` (state ``AdaptiveGradClipState``, an
+      :class:`~gradtx.EmptyState`); ``update`` needs ``params``.
+
+    Raises:
+      ValueError: when an argument is negative; at update time, without params, or for a leaf of
+        rank above 5 with ``axis=None`` (naming the leaf).
+
+    References:
+      Brock et al., "High-Performance Large-Scale Image Recognition Without Normalization",
+      https://arxiv.org/abs/2102.06171, 2021.
+    """
+    where = "adaptive_grad_clip"
+    _checks.check_non_negative("clipping", clipping, where=where)
+    _checks.check_non_negative("eps", eps, where=where)
+    if axis is not None and not isinstance(axis, (int, tuple)):
+        raise TypeError(f"{where}: `axis` must be None, an int or a tuple of ints, got {axis!r:.60}.")
+
+    def update_fn(
+        updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, EmptyState]:
+        del extra_args
+        c.check_updates(updates, where=where, params=params, need_params=True)
+
+        def leaf(path: Any, g: jax.Array, x: jax.Array) -> jax.Array:
+            dt = c.compute_dtype(c.wider(g.dtype, x.dtype))
+            g_, x_ = g.astype(dt), x.astype(dt)
+            name = f"updates{path_str(path)}"
+            g_norm = _unitwise_norm(g_, axis, name=name)
+            x_norm = _unitwise_norm(x_, axis, name=name)
+            rdt = g_norm.dtype
+            max_norm = c.as_dtype(clipping, rdt) * jnp.maximum(x_norm, c.as_dtype(eps, rdt))
+            factor = c.nan_unless_finite(max_norm / jnp.maximum(g_norm, c.as_dtype(1e-6, rdt)), g_norm)
+            clipped = g_ * factor.astype(dt)
+            return jnp.where(g_norm < max_norm, g_, clipped).astype(g.dtype)
+
+        return jax.tree_util.tree_map_with_path(leaf, updates, params), state
+
+    return GradientTransformation(init_empty_state, update_fn)
+
+
+def _check_batched(grads: Any, where: str) -> int:
+    leaves = jax.tree_util.tree_flatten_with_path(grads)[0]
+    if not leaves:
+        raise ValueError(f"{where}: `grads` has no leaves.")
+    sizes = set()
+    for path, g in leaves:
+        if jnp.ndim(g) < 1:
+            raise ValueError(
+                f"{where} expects per-example gradients with a batch dimension on axis 0, but "
+                f"grads{path_str(path)} is a scalar."
+            )
+        sizes.add(jnp.shape(g)[0])
+    if len(sizes) != 1:
+        raise ValueError(
+            f"{where}: all leaves of `grads` must share the batch size on axis 0, got sizes {sorted(sizes)}."
+        )
+    return sizes.pop()
+
+
+def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, jax.Array]:
+    """Clips each example's gradient to a global l2 norm, then sums over the batch (DP-SGD).
+
+    With :math:`g_i` the gradient tree of example :math:`i` (axis 0 of every leaf):
+
+    .. math::
+       \\bar g = \\sum_i g_i \\min\\left(1, \\frac{C}{\\|g_i\\|}\\right)
+
+    (an example with zero norm keeps weight 1).
+
+    Args:
+      grads: a tree whose leaves carry the batch on axis 0.
+      l2_norm_clip: :math:`C \\ge 0`.
+
+    Returns:
+      ``(summed_clipped_grads, num_clipped)``: the sum over the batch (leaves lose axis 0) and how
+      many examples were scaled down (int32 scalar).
+
+    Raises:
+      ValueError: when a leaf has no batch axis, batch sizes differ, or ``l2_norm_clip`` is negative.
+
+    References:
+      Abadi et al., "Deep Learning with Differential Privacy", https://arxiv.org/abs/1607.00133, 2016.
+    """
+    where = "per_example_global_norm_clip"
+    _checks.check_non_negative("l2_norm_clip", l2_norm_clip, where=where)
+    _check_batched(grads, where)
+    leaves = jax.tree.leaves(grads)
+    acc = c.wider(*[jnp.finfo(c.compute_dtype(jnp.asarray(x).dtype)).dtype for x in leaves])
+    sq = sum(
+        (jnp.sum(c.abs_sq(jnp.asarray(x)), axis=tuple(range(1, jnp.ndim(x)))).astype(acc) for x in leaves),
+        jnp.zeros([], acc),
+    )
+    norms = jnp.sqrt(sq)
+    multipliers = jnp.nan_to_num(jnp.minimum(c.as_dtype(l2_norm_clip, acc) / norms, jnp.ones_like(norms)), nan=1.0)
+    # An example with an infinite norm would get weight 0 (silently dropped): make it NaN.
+    multipliers = c.nan_unless_finite(multipliers, norms)
+    num_clipped = jnp.sum(multipliers < 1).astype(jnp.int32)
+
+    def summed(g: Any) -> jax.Array:
+        g = jnp.asarray(g)
+        return jnp.tensordot(multipliers.astype(g.dtype), g, axes=1)
+
+    return jax.tree.map(summed, grads), num_clipped
+
+
+def per_example_layer_norm_clip(grads: Any, global_l2_norm_clip: Any, uniform: bool = True) -> tuple[Any, Any]:
+    """Per-example clipping with one clip norm per layer (leaf), then a sum over the batch.
+
+    Each leaf :math:`\\ell` is clipped with :func:`per_example_global_norm_clip` at
+    :math:`C_\\ell = C / \\sqrt{L}` (``uniform=True``, :math:`L` leaves) or
+    :math:`C_\\ell = C \\sqrt{n_\\ell / N}` (:math:`n_\\ell` entries per example of leaf :math:`\\ell`,
+    :math:`N` in total), so that the concatenated clip norm is :math:`C`.
+
+    Args:
+      grads: a tree whose leaves carry the batch on axis 0.
+      global_l2_norm_clip: :math:`C \\ge 0`.
+      uniform: split the budget evenly over layers, else by layer size. Default ``True``.
+
+    Returns:
+      ``(summed_clipped_grads, num_clipped)``: two trees shaped like ``grads``' structure, the summed
+      clipped gradient per leaf and the number of clipped examples per leaf.
+
+    Raises:
+      ValueError: when a leaf has no batch axis, batch sizes differ, or the clip norm is negative.
+
+    References:
+      McMahan et al., "A General Approach to Adding Differential Privacy to Iterative Training
+      Procedures", https://arxiv.org/abs/1812.06210, 2018.
+    """
+    where = "per_example_layer_norm_clip"
+    _checks.check_non_negative("global_l2_norm_clip", global_l2_norm_clip, where=where)
+    _check_batched(grads, where)
+    leaves = jax.tree.leaves(grads)
+    if uniform:
+        clip_norms = jax.tree.map(lambda _: global_l2_norm_clip * (1.0 / len(leaves)) ** 0.5, grads)
+    else:
+        total = sum(int(jnp.size(x)) // int(jnp.shape(x)[0]) for x in leaves)
+        clip_norms = jax.tree.map(
+            lambda g: global_l2_norm_clip * ((int(jnp.size(g)) // int(jnp.shape(g)[0])) / total) ** 0.5, grads
+        )
+    pairs = jax.tree.map(per_example_global_norm_clip, grads, clip_norms)
+    treedef = jax.tree.structure(grads)
+    summed = jax.tree.unflatten(treedef, [p[0] for p in treedef.flatten_up_to(pairs)])
+    counts = jax.tree.unflatten(treedef, [p[1] for p in treedef.flatten_up_to(pairs)])
+    return summed, counts

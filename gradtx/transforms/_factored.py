@@ -1,7 +1,8 @@
-"""Adafactor's factored second moment and the per-block RMS scalings that go with it."""
+"""Memory-light second moments: Adafactor's factored statistics with its block-RMS parts, and SM3."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -10,10 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks, _tree
+from gradtx import _numerics as c
+from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, OptState, Params, Updates, init_empty_state, safe_increment, zero_count
-from gradtx.transforms import _moments as m
-
-__all__ = ["FactoredState", "clip_by_block_rms", "scale_by_factored_rms", "scale_by_param_block_rms"]
+from gradtx._tree import leaf_dtype, tree_zeros_like
 
 
 class FactoredState(NamedTuple):
@@ -264,3 +265,98 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
         return jax.tree.map(leaf, updates), state
 
     return GradientTransformation(init_empty_state, update_fn)
+
+
+class ScaleBySM3State(NamedTuple):
+    """State of :func:`scale_by_sm3`: per-leaf lists of per-dimension accumulators, and the momentum."""
+
+    mu: Any
+    nu: Any
+
+
+def _sm3_accumulators(p: Any) -> list[jax.Array]:
+    shape, dtype = tuple(jnp.shape(p)), leaf_dtype(p)
+    if not shape:  # a scalar leaf keeps one scalar accumulator
+        return [jnp.zeros([], dtype)]
+    return [jnp.zeros((n,), dtype) for n in shape]
+
+
+def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTransformation:
+    """Rescales updates by SM3: Adagrad with a memory of one accumulator per row, column, ... .
+
+    For a leaf of rank :math:`k`, with accumulators :math:`a^{(i)}` along each dimension :math:`i`:
+
+    .. math::
+       \\nu_t[j] = c\\, g_t[j]^2 + b_2 \\min_i a^{(i)}_{t-1}[j_i], \\qquad
+       a^{(i)}_t[r] = \\max_{j : j_i = r} \\nu_t[j],
+
+       m_t = b_1 m_{t-1} + (1 - b_1)\\, g_t\\, \\nu_t^{-1/2},
+
+    with :math:`c = 1 - b_2` when :math:`b_2 \\ne 1` and :math:`c = 1` otherwise (the paper's plain sum),
+    :math:`\\nu^{-1/2} = (\\nu + \\epsilon)^{-1/2}` where :math:`\\nu > 0` and 0 elsewhere. The update is
+    :math:`m_t`. Rank-1 leaves keep the full accumulator; scalar leaves keep one scalar accumulator.
+
+    Args:
+      b1: momentum decay, in ``[0, 1)``. Default 0.9.
+      b2: decay of the accumulators, in ``[0, 1]``; 1 is the paper's sum. Default 1.
+      eps: added inside the inverse root, ``>= 0``. Default 1e-8.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleBySM3State`.
+
+    Raises:
+      ValueError: when an argument lies outside its range, or (at init) for complex params.
+
+    References:
+      Anil et al., "Memory-Efficient Adaptive Optimization", https://arxiv.org/abs/1901.11150, 2019.
+    """
+    where = "scale_by_sm3"
+    _checks.check_in_range("b1", b1, 0.0, 1.0, where=where, high_inclusive=False)
+    _checks.check_in_range("b2", b2, 0.0, 1.0, where=where)
+    _checks.check_non_negative("eps", eps, where=where)
+
+    def init_fn(params: Params) -> ScaleBySM3State:
+        for leaf in jax.tree.leaves(params):
+            if jnp.issubdtype(leaf_dtype(leaf), jnp.complexfloating):
+                raise ValueError(f"{where} does not support complex params.")
+        mu = jax.tree.map(_sm3_accumulators, params)
+        return ScaleBySM3State(mu=mu, nu=tree_zeros_like(params))
+
+    def update_fn(
+        updates: Updates, state: ScaleBySM3State, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleBySM3State]:
+        del extra_args
+        c.check_updates(
+            updates, where=where, state_tree=state.nu, state_name="state.nu", params=params, allow_complex=False
+        )
+
+        def leaf(g: jax.Array, acc: list[jax.Array], m: jax.Array) -> tuple[Any, ...]:
+            dt = c.compute_dtype(g.dtype)
+            beta1, beta2 = c.as_dtype(b1, dt), c.as_dtype(b2, dt)
+            coeff = jnp.where(beta2 != 1, c.as_dtype(1 - b2, dt), jnp.ones_like(beta2))
+            g_ = g.astype(dt)
+            if g.ndim < 2:
+                prior = acc[0].astype(dt)
+            else:
+                expanded = [
+                    jnp.reshape(a.astype(dt), [1] * i + [g.shape[i]] + [1] * (g.ndim - i - 1))
+                    for i, a in enumerate(acc)
+                ]
+                prior = functools.reduce(jnp.minimum, expanded)
+            nu = coeff * c.abs_sq(g_) + beta2 * prior
+            inv_root = jnp.where(nu > 0, jax.lax.rsqrt(nu + c.as_dtype(eps, dt)), jnp.zeros_like(nu))
+            m_new = c.as_dtype(1 - b1, dt) * (g_ * inv_root) + beta1 * m.astype(dt)
+            if g.ndim < 2:
+                new_acc = [nu.astype(acc[0].dtype)]
+            else:
+                new_acc = [
+                    jnp.max(nu, axis=tuple(j for j in range(g.ndim) if j != i)).astype(a.dtype)
+                    for i, a in enumerate(acc)
+                ]
+            return m_new.astype(g.dtype), new_acc, m_new.astype(m.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        u, mu, nu = c.unzip(updates, out, 3)
+        return u, ScaleBySM3State(mu=mu, nu=nu)
+
+    return GradientTransformation(init_fn, update_fn)

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
+from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
-from gradtx.transforms import _moments as m
 
 __all__ = ["EmaState", "ScaleByMomentumState", "ema", "scale_by_momentum"]
 

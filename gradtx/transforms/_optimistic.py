@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
+from gradtx import _numerics as c
 from gradtx._base import GradientTransformation, Params, Updates
 from gradtx._tree import tree_zeros_like
-from gradtx.transforms import _parity_common as c
 
 __all__ = ["ScaleByOptimisticGradientState", "scale_by_optimistic_gradient"]
 
@@ -69,7 +69,7 @@ def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0) -> GradientT
             dt = c.compute_dtype(g.dtype)
             g_ = g.astype(dt)
             prev_ = jnp.where(state.is_initial_step, g_, prev.astype(dt))
-            return (c.hp(alpha + beta, dt) * g_ - c.hp(beta, dt) * prev_).astype(g.dtype)
+            return (c.as_dtype(alpha + beta, dt) * g_ - c.as_dtype(beta, dt) * prev_).astype(g.dtype)
 
         new_updates = jax.tree.map(leaf, updates, state.previous_gradient)
         previous = jax.tree.map(lambda g, p: g.astype(p.dtype), updates, state.previous_gradient)

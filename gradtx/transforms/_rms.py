@@ -1,4 +1,4 @@
-"""Second-moment scalings without a first moment: RMSprop (plain and centered) and Adagrad."""
+"""Second-moment scalings without a first moment: RMSProp (plain and centred), AdaGrad, AdaDelta."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
+from gradtx import _numerics as c
+from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
-from gradtx.transforms import _moments as m
-
-__all__ = [
-    "ScaleByAdagradState",
-    "ScaleByRStdDevState",
-    "ScaleByRStdDevWithCountState",
-    "ScaleByRmsState",
-    "ScaleByRmsWithCountState",
-    "scale_by_adagrad",
-    "scale_by_rms",
-]
+from gradtx._tree import tree_zeros_like
 
 
 class ScaleByRmsState(NamedTuple):
@@ -212,5 +204,63 @@ def scale_by_adagrad(
         out = jax.tree.map(leaf, updates, state.sum_of_squares)
         new_updates, sums = m.unzip(updates, out, 2)
         return new_updates, ScaleByAdagradState(sum_of_squares=sums)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+class ScaleByAdaDeltaState(NamedTuple):
+    """State of :func:`scale_by_adadelta`: running means of squared gradients and squared updates."""
+
+    e_g: Any
+    e_x: Any
+
+
+def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
+    """Rescales updates by Adadelta: the ratio of RMS update to RMS gradient.
+
+    .. math::
+       E[g^2]_t = \\rho E[g^2]_{t-1} + (1 - \\rho) g_t^2, \\qquad
+       u_t = \\frac{\\sqrt{E[u^2]_{t-1} + \\epsilon}}{\\sqrt{E[g^2]_t + \\epsilon}}\\, g_t,
+
+       E[u^2]_t = \\rho E[u^2]_{t-1} + (1 - \\rho) u_t^2.
+
+    Args:
+      rho: decay of both running means, in ``[0, 1)``. Default 0.9.
+      eps: added inside both roots, ``>= 0``. Default 1e-6.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdaDeltaState`.
+
+    Raises:
+      ValueError: when ``rho`` lies outside ``[0, 1)`` or ``eps`` is negative.
+
+    References:
+      Zeiler, "ADADELTA: An Adaptive Learning Rate Method", https://arxiv.org/abs/1212.5701, 2012.
+    """
+    where = "scale_by_adadelta"
+    _checks.check_in_range("rho", rho, 0.0, 1.0, where=where, high_inclusive=False)
+    _checks.check_non_negative("eps", eps, where=where)
+
+    def init_fn(params: Params) -> ScaleByAdaDeltaState:
+        return ScaleByAdaDeltaState(e_g=tree_zeros_like(params), e_x=tree_zeros_like(params))
+
+    def update_fn(
+        updates: Updates, state: ScaleByAdaDeltaState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByAdaDeltaState]:
+        del extra_args
+        c.check_updates(updates, where=where, state_tree=state.e_g, state_name="state.e_g", params=params)
+
+        def leaf(g: jax.Array, e_g: jax.Array, e_x: jax.Array) -> tuple[jax.Array, ...]:
+            dt = c.compute_dtype(g.dtype)
+            r, e = c.as_dtype(rho, dt), c.as_dtype(eps, dt)
+            g_ = g.astype(dt)
+            e_g_new = c.as_dtype(1 - rho, dt) * c.abs_sq(g_) + r * e_g.astype(dt)
+            u = jnp.sqrt(e_x.astype(dt) + e) / jnp.sqrt(e_g_new + e) * g_
+            e_x_new = c.as_dtype(1 - rho, dt) * c.abs_sq(u) + r * e_x.astype(dt)
+            return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
+
+        out = jax.tree.map(leaf, updates, state.e_g, state.e_x)
+        u, e_g, e_x = c.unzip(updates, out, 3)
+        return u, ScaleByAdaDeltaState(e_g=e_g, e_x=e_x)
 
     return GradientTransformation(init_fn, update_fn)

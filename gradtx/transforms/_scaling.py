@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 
 from gradtx import _checks
+from gradtx import _numerics as m
 from gradtx._base import (
     GradientTransformation,
     OptState,
@@ -19,7 +20,6 @@ from gradtx._base import (
     safe_increment,
     zero_count,
 )
-from gradtx.transforms import _moments as m
 
 __all__ = ["ScaleByScheduleState", "scale", "scale_by_learning_rate", "scale_by_schedule"]
 

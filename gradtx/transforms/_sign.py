@@ -1,4 +1,4 @@
-"""Sign-based scalings: signSGD and Lion."""
+"""Sign-based rules: scale_by_sign, Lion, Rprop."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, OptState, Params, Updates, init_empty_state, safe_increment, zero_count
-from gradtx.transforms import _moments as m
-
-__all__ = ["ScaleByLionState", "scale_by_lion", "scale_by_sign"]
+from gradtx import _numerics as c
+from gradtx import _numerics as m
+from gradtx._base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    Updates,
+    init_empty_state,
+    safe_increment,
+    zero_count,
+)
+from gradtx._tree import tree_full_like, tree_zeros_like
 
 
 class ScaleByLionState(NamedTuple):
@@ -119,5 +127,96 @@ def scale_by_lion(
         out = jax.tree.map(leaf, updates, state.mu)
         new_updates, mu = m.unzip(updates, out, 2)
         return new_updates, ScaleByLionState(count=safe_increment(state.count), mu=mu)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+class ScaleByRpropState(NamedTuple):
+    """State of :func:`scale_by_rprop`: per-entry step sizes and the previous (signed) step."""
+
+    step_sizes: Any
+    prev_updates: Any
+
+
+def scale_by_rprop(
+    learning_rate: Any,
+    eta_minus: Any = 0.5,
+    eta_plus: Any = 1.2,
+    min_step_size: Any = 1e-6,
+    max_step_size: Any = 50.0,
+) -> GradientTransformation:
+    """Resilient backpropagation (iRprop-): sign steps whose per-entry sizes adapt to sign changes.
+
+    Per entry, with :math:`s_t = g_t\\, u_{t-1}` (:math:`u_0 = 0`):
+
+    .. math::
+       \\eta_t = \\begin{cases} \\operatorname{clip}(\\eta^{+} \\eta_{t-1}) & s_t > 0 \\\\
+                 \\operatorname{clip}(\\eta^{-} \\eta_{t-1}) & s_t < 0 \\\\ \\eta_{t-1} & s_t = 0 \\end{cases},
+       \\qquad u_t = \\begin{cases} 0 & s_t < 0 \\\\ \\eta_t \\operatorname{sign}(g_t) & \\text{else} \\end{cases},
+
+    with :math:`\\eta_0 =` ``learning_rate`` and clip to ``[min_step_size, max_step_size]``;
+    :func:`gradtx.rprop` negates :math:`u_t`. This is torch's ``Rprop``. optax 0.2.8 emits
+    :math:`u_{t-1}` instead of :math:`u_t` (a known bug: its first step is zero and every step lags
+    one behind); its state after each step equals gradtx's.
+
+    Args:
+      learning_rate: the initial step size, ``> 0``.
+      eta_minus: shrink factor after a sign change, in ``(0, 1]``. Default 0.5.
+      eta_plus: growth factor while the sign holds, ``>= 1``. Default 1.2.
+      min_step_size: lower bound on step sizes, ``>= 0``. Default 1e-6.
+      max_step_size: upper bound on step sizes, ``>= min_step_size``. Default 50.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByRpropState`.
+
+    Raises:
+      ValueError: when an argument lies outside its range.
+
+    References:
+      Riedmiller and Braun, "A Direct Adaptive Method for Faster Backpropagation Learning: The RPROP
+      Algorithm", IEEE ICNN, 1993.
+      Igel and Hüsken, "Improving the Rprop Learning Algorithm", NC, 2000.
+    """
+    where = "scale_by_rprop"
+    _checks.check_positive("learning_rate", learning_rate, where=where)
+    _checks.check_in_range("eta_minus", eta_minus, 0.0, 1.0, where=where, low_inclusive=False)
+    _checks.check_in_range("eta_plus", eta_plus, 1.0, None, where=where)
+    _checks.check_non_negative("min_step_size", min_step_size, where=where)
+    low = _checks.check_scalar("min_step_size", min_step_size, where=where)
+    _checks.check_in_range("max_step_size", max_step_size, low if low is not None else 0.0, None, where=where)
+
+    def init_fn(params: Params) -> ScaleByRpropState:
+        return ScaleByRpropState(step_sizes=tree_full_like(params, learning_rate), prev_updates=tree_zeros_like(params))
+
+    def update_fn(
+        updates: Updates, state: ScaleByRpropState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByRpropState]:
+        del extra_args
+        c.check_updates(
+            updates,
+            where=where,
+            state_tree=state.step_sizes,
+            state_name="state.step_sizes",
+            params=params,
+            allow_complex=False,
+        )
+
+        def leaf(g: jax.Array, size: jax.Array, prev: jax.Array) -> tuple[jax.Array, ...]:
+            dt = c.compute_dtype(g.dtype)
+            g_, size_, prev_ = g.astype(dt), size.astype(dt), prev.astype(dt)
+            s = g_ * prev_
+            grown = jnp.clip(
+                size_ * jnp.where(s > 0, c.as_dtype(eta_plus, dt), c.as_dtype(eta_minus, dt)),
+                c.as_dtype(min_step_size, dt),
+                c.as_dtype(max_step_size, dt),
+            )
+            new_size = jnp.where(s == 0, size_, grown)
+            zeros = jnp.zeros_like(g_)
+            new_prev = jnp.where(s < 0, zeros, new_size * jnp.sign(g_))
+            return new_prev.astype(g.dtype), new_size.astype(size.dtype), new_prev.astype(prev.dtype)
+
+        out = jax.tree.map(leaf, updates, state.step_sizes, state.prev_updates)
+        u, sizes, prevs = c.unzip(updates, out, 3)
+        return u, ScaleByRpropState(step_sizes=sizes, prev_updates=prevs)
 
     return GradientTransformation(init_fn, update_fn)

@@ -1,4 +1,4 @@
-"""Step-size rules outside the moment family: Rprop (sign-based) and Polyak's step size."""
+"""Step sizes found from the run itself: Polyak's step and DoG (distance over gradients)."""
 
 from __future__ import annotations
 
@@ -8,103 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
+from gradtx import _numerics as c
 from gradtx._base import EmptyState, GradientTransformation, Params, Updates, init_empty_state
-from gradtx._tree import tree_full_like, tree_zeros_like
-from gradtx.transforms import _parity_common as c
-
-__all__ = ["ScaleByRpropState", "scale_by_polyak", "scale_by_rprop"]
-
-
-class ScaleByRpropState(NamedTuple):
-    """State of :func:`scale_by_rprop`: per-entry step sizes and the previous (signed) step."""
-
-    step_sizes: Any
-    prev_updates: Any
-
-
-def scale_by_rprop(
-    learning_rate: Any,
-    eta_minus: Any = 0.5,
-    eta_plus: Any = 1.2,
-    min_step_size: Any = 1e-6,
-    max_step_size: Any = 50.0,
-) -> GradientTransformation:
-    """Resilient backpropagation (iRprop-): sign steps whose per-entry sizes adapt to sign changes.
-
-    Per entry, with :math:`s_t = g_t\\, u_{t-1}` (:math:`u_0 = 0`):
-
-    .. math::
-       \\eta_t = \\begin{cases} \\operatorname{clip}(\\eta^{+} \\eta_{t-1}) & s_t > 0 \\\\
-                 \\operatorname{clip}(\\eta^{-} \\eta_{t-1}) & s_t < 0 \\\\ \\eta_{t-1} & s_t = 0 \\end{cases},
-       \\qquad u_t = \\begin{cases} 0 & s_t < 0 \\\\ \\eta_t \\operatorname{sign}(g_t) & \\text{else} \\end{cases},
-
-    with :math:`\\eta_0 =` ``learning_rate`` and clip to ``[min_step_size, max_step_size]``;
-    :func:`gradtx.rprop` negates :math:`u_t`. This is torch's ``Rprop``. optax 0.2.8 emits
-    :math:`u_{t-1}` instead of :math:`u_t` (a known bug: its first step is zero and every step lags
-    one behind); its state after each step equals gradtx's.
-
-    Args:
-      learning_rate: the initial step size, ``> 0``.
-      eta_minus: shrink factor after a sign change, in ``(0, 1]``. Default 0.5.
-      eta_plus: growth factor while the sign holds, ``>= 1``. Default 1.2.
-      min_step_size: lower bound on step sizes, ``>= 0``. Default 1e-6.
-      max_step_size: upper bound on step sizes, ``>= min_step_size``. Default 50.
-
-    Returns:
-      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByRpropState`.
-
-    Raises:
-      ValueError: when an argument lies outside its range.
-
-    References:
-      Riedmiller and Braun, "A Direct Adaptive Method for Faster Backpropagation Learning: The RPROP
-      Algorithm", IEEE ICNN, 1993.
-      Igel and Hüsken, "Improving the Rprop Learning Algorithm", NC, 2000.
-    """
-    where = "scale_by_rprop"
-    _checks.check_positive("learning_rate", learning_rate, where=where)
-    _checks.check_in_range("eta_minus", eta_minus, 0.0, 1.0, where=where, low_inclusive=False)
-    _checks.check_in_range("eta_plus", eta_plus, 1.0, None, where=where)
-    _checks.check_non_negative("min_step_size", min_step_size, where=where)
-    low = _checks.check_scalar("min_step_size", min_step_size, where=where)
-    _checks.check_in_range("max_step_size", max_step_size, low if low is not None else 0.0, None, where=where)
-
-    def init_fn(params: Params) -> ScaleByRpropState:
-        return ScaleByRpropState(step_sizes=tree_full_like(params, learning_rate), prev_updates=tree_zeros_like(params))
-
-    def update_fn(
-        updates: Updates, state: ScaleByRpropState, params: Params | None = None, **extra_args: Any
-    ) -> tuple[Updates, ScaleByRpropState]:
-        del extra_args
-        c.check_updates(
-            updates,
-            where=where,
-            state_tree=state.step_sizes,
-            state_name="state.step_sizes",
-            params=params,
-            allow_complex=False,
-        )
-
-        def leaf(g: jax.Array, size: jax.Array, prev: jax.Array) -> tuple[jax.Array, ...]:
-            dt = c.compute_dtype(g.dtype)
-            g_, size_, prev_ = g.astype(dt), size.astype(dt), prev.astype(dt)
-            s = g_ * prev_
-            grown = jnp.clip(
-                size_ * jnp.where(s > 0, c.hp(eta_plus, dt), c.hp(eta_minus, dt)),
-                c.hp(min_step_size, dt),
-                c.hp(max_step_size, dt),
-            )
-            new_size = jnp.where(s == 0, size_, grown)
-            zeros = jnp.zeros_like(g_)
-            new_prev = jnp.where(s < 0, zeros, new_size * jnp.sign(g_))
-            return new_prev.astype(g.dtype), new_size.astype(size.dtype), new_prev.astype(prev.dtype)
-
-        out = jax.tree.map(leaf, updates, state.step_sizes, state.prev_updates)
-        u, sizes, prevs = c.unzip(updates, out, 3)
-        return u, ScaleByRpropState(step_sizes=sizes, prev_updates=prevs)
-
-    return GradientTransformation(init_fn, update_fn)
-
+from gradtx._tree import tree_cast
 
 _POLYAK_VARIANTS = ("sps", "sps+")
 
@@ -164,12 +70,14 @@ def scale_by_polyak(
         sq_norm = sum((jnp.sum(c.abs_sq(x.astype(acc))) for x in leaves), jnp.zeros([], acc))
         sq_norm = jnp.real(sq_norm)
         rdt = sq_norm.dtype
-        gap = jnp.asarray(value).astype(rdt) - c.hp(f_min, rdt)
+        gap = jnp.asarray(value).astype(rdt) - c.as_dtype(f_min, rdt)
         if variant == "sps+":
             gap = jnp.maximum(gap, jnp.zeros_like(gap))
-        denom = sq_norm + c.hp(eps, rdt)
+        denom = sq_norm + c.as_dtype(eps, rdt)
         tiny = float(jnp.finfo(jnp.float64).eps)
-        step = jnp.where(denom <= tiny, jnp.zeros_like(denom), jnp.minimum(gap / denom, c.hp(max_learning_rate, rdt)))
+        step = jnp.where(
+            denom <= tiny, jnp.zeros_like(denom), jnp.minimum(gap / denom, c.as_dtype(max_learning_rate, rdt))
+        )
         new_updates = jax.tree.map(
             lambda g: (g.astype(c.compute_dtype(g.dtype)) * step.astype(c.compute_dtype(g.dtype))).astype(g.dtype),
             updates,
@@ -177,3 +85,97 @@ def scale_by_polyak(
         return new_updates, state
 
     return GradientTransformation(init_empty_state, update_fn)
+
+
+class ScaleByDistanceOverGradientsState(NamedTuple):
+    """State of :func:`scale_by_distance_over_gradients` (per leaf): the largest distance travelled,
+    the sum of squared gradient norms, and the initial params."""
+
+    max_dist: Any
+    grad_sum_of_squares: Any
+    init_params: Any
+
+
+def _l2(x: jax.Array) -> jax.Array:
+    return jnp.sqrt(jnp.sum(c.abs_sq(x)))
+
+
+def scale_by_distance_over_gradients(
+    reps_rel: Any = 1e-6, eps: Any = 1e-8, param_dtype: Any = jnp.float32, global_scale: Any = 1.0
+) -> GradientTransformation:
+    """Scales each leaf by DoG's parameter-free step size ("distance over gradients", layer-wise).
+
+    Per leaf :math:`x` (initial value :math:`x_0`):
+
+    .. math::
+       \\bar r_t = \\max(\\bar r_{t-1}, \\|x_t - x_0\\|), \\quad \\bar r_0 = r_\\epsilon (1 + \\|x_0\\|), \\qquad
+       G_t = G_{t-1} + \\|g_t\\|^2,
+
+       u_t = s\\, \\frac{\\bar r_t}{\\sqrt{G_t + \\epsilon}}\\, g_t,
+
+    with :math:`s` = ``global_scale``. :math:`G_t` accumulates in the widest enabled float (as optax).
+    Descent needs a negative scale afterwards (e.g. ``scale_by_learning_rate(1.0)``).
+
+    Args:
+      reps_rel: :math:`r_\\epsilon > 0`, the relative initial distance. Default 1e-6.
+      eps: added under the root, ``>= 0``. Default 1e-8.
+      param_dtype: the dtype in which the initial params are kept. Default float32.
+      global_scale: :math:`s`, a multiplier on the step. Default 1.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByDistanceOverGradientsState`;
+      ``update`` needs ``params``.
+
+    Raises:
+      ValueError: when an argument lies outside its range; at update time, when called without params.
+
+    References:
+      Ivgi et al., "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step Size Schedule",
+      https://arxiv.org/abs/2302.12022, 2023.
+    """
+    where = "scale_by_distance_over_gradients"
+    _checks.check_positive("reps_rel", reps_rel, where=where)
+    _checks.check_non_negative("eps", eps, where=where)
+    _checks.check_scalar("global_scale", global_scale, where=where)
+    param_dtype = _checks.check_dtype("param_dtype", param_dtype, where=where)
+
+    def init_fn(params: Params) -> ScaleByDistanceOverGradientsState:
+        def first_dist(x: Any) -> jax.Array:
+            x = jnp.asarray(x) if not isinstance(x, jax.ShapeDtypeStruct) else jnp.zeros(x.shape, x.dtype)
+            dt = c.compute_dtype(x.dtype)
+            return (c.as_dtype(reps_rel, dt) * (1 + _l2(x.astype(dt)))).astype(jnp.finfo(x.dtype).dtype)
+
+        return ScaleByDistanceOverGradientsState(
+            max_dist=jax.tree.map(first_dist, params),
+            grad_sum_of_squares=jax.tree.map(lambda _: jnp.zeros([], c.default_float()), params),
+            init_params=tree_cast(params, param_dtype),
+        )
+
+    def update_fn(
+        updates: Updates, state: ScaleByDistanceOverGradientsState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByDistanceOverGradientsState]:
+        del extra_args
+        c.check_updates(updates, where=where, params=params, need_params=True)
+        c.check_updates(updates, where=where, state_tree=state.init_params, state_name="state.init_params")
+
+        def leaf(g: jax.Array, x: jax.Array, d: jax.Array, sos: jax.Array, x0: jax.Array) -> tuple[jax.Array, ...]:
+            xt = c.wider(x.dtype, x0.dtype)
+            dist = _l2(x.astype(xt) - x0.astype(xt))
+            d_new = jnp.maximum(d.astype(dist.dtype), dist)
+            gt = c.compute_dtype(g.dtype)
+            st = c.wider(sos.dtype, jnp.finfo(gt).dtype)
+            sos_new = sos.astype(st) + jnp.sum(c.abs_sq(g.astype(gt))).astype(st)
+            wide = c.wider(st, d_new.dtype)
+            eta = c.as_dtype(global_scale, wide) * (
+                d_new.astype(wide) / jnp.sqrt(sos_new.astype(wide) + c.as_dtype(eps, wide))
+            )
+            # An infinite gradient makes the sum of squares inf for good: NaN, not silent zeros.
+            eta = c.nan_unless_finite(eta, sos_new)
+            u = eta.astype(gt) * g.astype(gt)
+            return u.astype(g.dtype), d_new.astype(d.dtype), sos_new.astype(sos.dtype)
+
+        out = jax.tree.map(leaf, updates, params, state.max_dist, state.grad_sum_of_squares, state.init_params)
+        u, max_dist, sos = c.unzip(updates, out, 3)
+        return u, ScaleByDistanceOverGradientsState(max_dist, sos, state.init_params)
+
+    return GradientTransformation(init_fn, update_fn)

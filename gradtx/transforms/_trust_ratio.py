@@ -1,17 +1,27 @@
-"""Layer-wise trust ratio (LARS, LAMB)."""
+"""Layer-wise norm ratios: the LAMB/LARS trust ratio, NovoGrad's per-layer second moment, Fromage."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, OptState, Params, Updates, init_empty_state
-from gradtx.transforms import _moments as m
-
-__all__ = ["scale_by_trust_ratio"]
+from gradtx import _numerics as c
+from gradtx import _numerics as m
+from gradtx._base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    ScalarOrSchedule,
+    Updates,
+    init_empty_state,
+    safe_increment,
+    zero_count,
+)
+from gradtx._tree import leaf_dtype, tree_zeros_like
+from gradtx.transforms._weight_decay import add_scaled_params
 
 
 def _norm(x: jax.Array) -> jax.Array:
@@ -75,3 +85,114 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
         return jax.tree.map(leaf, updates, params), state
 
     return GradientTransformation(init_empty_state, update_fn)
+
+
+class ScaleByNovogradState(NamedTuple):
+    """State of :func:`scale_by_novograd`: step count, momentum, and one second moment per leaf (a scalar)."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+
+
+def scale_by_novograd(
+    b1: Any = 0.9,
+    b2: Any = 0.25,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    weight_decay: Any = 0.0,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    """Rescales updates by NovoGrad: Adam-like, with one second moment per layer (leaf).
+
+    For each leaf, with :math:`\\|g_t\\|` its l2 norm over all entries:
+
+    .. math::
+       v_1 = \\|g_1\\|^2, \\qquad v_t = b_2 v_{t-1} + (1 - b_2) \\|g_t\\|^2,
+
+       m_1 = d_1, \\qquad m_t = b_1 m_{t-1} + d_t, \\qquad
+       d_t = \\frac{g_t}{\\sqrt{v_t + \\epsilon_{root}} + \\epsilon} + \\lambda w_t,
+
+    and the update is :math:`u_t = m_t` (the momentum is not damped by :math:`1 - b_1`).
+
+    Args:
+      b1: momentum decay, in ``[0, 1)``. Default 0.9.
+      b2: decay of the layer-wise second moment, in ``[0, 1)``. Default 0.25.
+      eps: added to the denominator outside the root, ``>= 0``. Default 1e-8.
+      eps_root: added inside the root, ``>= 0``. Default 0.
+      weight_decay: :math:`\\lambda \\ge 0`, decoupled into the momentum. Default 0.
+      mu_dtype: dtype of the momentum; ``None`` uses each param's dtype.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with :class:`ScaleByNovogradState`; ``update``
+      needs ``params``.
+
+    Raises:
+      ValueError: when an argument lies outside its range; at update time, when called without params.
+      TypeError: when ``mu_dtype`` is not a floating dtype.
+
+    References:
+      Ginsburg et al., "Stochastic Gradient Methods with Layer-wise Adaptive Moments for Training of
+      Deep Networks", https://arxiv.org/abs/1905.11286, 2019.
+    """
+    where = "scale_by_novograd"
+    for name, value in (("b1", b1), ("b2", b2)):
+        _checks.check_in_range(name, value, 0.0, 1.0, where=where, high_inclusive=False)
+    _checks.check_non_negative("eps", eps, where=where)
+    _checks.check_non_negative("eps_root", eps_root, where=where)
+    _checks.check_non_negative("weight_decay", weight_decay, where=where)
+    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+
+    def init_fn(params: Params) -> ScaleByNovogradState:
+        nu = jax.tree.map(lambda p: jnp.zeros([], leaf_dtype(p)), params)
+        return ScaleByNovogradState(count=zero_count(), mu=tree_zeros_like(params, mu_dtype), nu=nu)
+
+    def update_fn(
+        updates: Updates, state: ScaleByNovogradState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, ScaleByNovogradState]:
+        del extra_args
+        c.check_updates(
+            updates, where=where, state_tree=state.mu, state_name="state.mu", params=params, need_params=True
+        )
+        count = safe_increment(state.count)
+        first = count == 1
+
+        def leaf(g: jax.Array, p: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, ...]:
+            dt = c.compute_dtype(c.wider(g.dtype, m.dtype))
+            vt = c.compute_dtype(v.dtype)
+            g_ = g.astype(dt)
+            sq_norm = (jnp.linalg.norm(g_) ** 2).astype(vt)
+            beta2 = c.as_dtype(b2, vt)
+            v_new = jnp.where(first, sq_norm, c.as_dtype(1 - b2, vt) * sq_norm + beta2 * v.astype(vt))
+            denom = (jnp.sqrt(v_new + c.as_dtype(eps_root, vt)) + c.as_dtype(eps, vt)).astype(dt)
+            # A per-leaf nu of inf (from an infinite gradient) would zero the leaf's g / denom.
+            denom = c.nan_unless_finite(denom, v_new)
+            d = g_ / denom + c.as_dtype(weight_decay, dt) * p.astype(dt)
+            m_new = jnp.where(first, d, c.as_dtype(b1, dt) * m.astype(dt) + d)
+            m_stored = m_new.astype(m.dtype)
+            return m_stored.astype(g.dtype), m_stored, v_new.astype(v.dtype)
+
+        out = jax.tree.map(leaf, updates, params, state.mu, state.nu)
+        u, mu, nu = c.unzip(updates, out, 3)
+        return u, ScaleByNovogradState(count=count, mu=mu, nu=nu)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def fromage_multiplier(learning_rate: Any) -> Any:
+    """Fromage's :math:`1 / \\sqrt{1 + \\eta^2}` (numbers stay Python floats, arrays stay arrays)."""
+    return 1 / (1 + learning_rate**2) ** 0.5
+
+
+def fromage_contraction(learning_rate: ScalarOrSchedule) -> GradientTransformation:
+    """Adds :math:`(1/\\sqrt{1 + \\eta_t^2} - 1)\\, x` to the updates (needs ``params``).
+
+    After the rest of :func:`gradtx.fromage` this makes the step
+    :math:`x \\leftarrow (x - \\eta\\, \\text{trust}(g)) / \\sqrt{1 + \\eta^2}`. It is weight
+    decay with a negative coefficient, which :func:`gradtx.add_decayed_weights` rightly rejects.
+    """
+    if callable(learning_rate):
+        coefficient: ScalarOrSchedule = lambda count: fromage_multiplier(learning_rate(count)) - 1
+    else:
+        coefficient = fromage_multiplier(learning_rate) - 1
+    return add_scaled_params(coefficient, name="learning_rate", where="fromage")

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 
 from gradtx import _checks
+from gradtx import _numerics as m
 from gradtx._base import (
     EmptyState,
     GradientTransformation,
@@ -17,8 +18,7 @@ from gradtx._base import (
     safe_increment,
     zero_count,
 )
-from gradtx.transforms import _moments as m
-from gradtx.transforms._masking import masked
+from gradtx._masking import masked
 
 __all__ = ["WeightDecaySchedule", "add_decayed_weights"]
 

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx._base import EmptyState, GradientTransformation, OptState, Params, Updates, init_empty_state, set_to_zero
+from gradtx._masking import _full_mask
 from gradtx._partition import partition
-from gradtx.transforms._masking import _full_mask
 
 __all__ = ["freeze", "selective_transform"]
 

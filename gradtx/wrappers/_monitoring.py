@@ -14,14 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import (
-    GradientTransformation,
-    OptState,
-    Params,
-    Updates,
-    as_gradient_transformation,
-    stateless,
-)
+from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation, stateless
 from gradtx._combine import chain
 from gradtx.transforms._momentum import ema
 

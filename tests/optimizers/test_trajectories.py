@@ -11,7 +11,7 @@ import optax
 import pytest
 
 import gradtx
-from tests import reference as ref
+from tests.support import reference as ref
 
 STEPS = 100
 

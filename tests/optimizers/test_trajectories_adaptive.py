@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from tests import reference_parity as ref
+from tests.support import reference_adaptive as ref
 
 STEPS = 100
 SHAPES = [(4,), (5, 4), (3, 2, 4)]

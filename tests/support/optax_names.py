@@ -1,6 +1,6 @@
 """Which of optax's public names for building optimizers gradtx lacks, or offers with another signature.
 
-Run ``python tests/parity_report.py`` for a grouped report; ``tests/test_optax_parity_names.py`` turns
+Run ``python tests/support/optax_names.py`` for a grouped report; ``tests/test_optax_names.py`` turns
 the same comparison into a test. The rules for which optax names count are spelled out in
 :func:`excluded_reason`; the names gradtx differs on purpose are in ``DELIBERATE_DIFFERENCES`` (each
 one is also a bullet under "Deliberate differences from optax" in ``docs/conventions.md``).

@@ -1,0 +1,45 @@
+"""Constraints applied to the params through the updates: keep_params_nonnegative."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _numerics as c
+from gradtx._base import EmptyState, GradientTransformation, Params, Updates, init_empty_state
+from gradtx._tree import leaf_dtype
+
+
+def keep_params_nonnegative() -> GradientTransformation:
+    """Clips each update so that ``params + updates`` stays non-negative.
+
+    .. math::
+       u = -x \\;\\text{where}\\; x + g < 0, \\;\\text{else}\\; g
+
+    Params should start non-negative.
+
+    Returns:
+      A stateless :class:`~gradtx.GradientTransformation` (state ``NonNegativeParamsState``, an
+      :class:`~gradtx.EmptyState`); ``update`` needs ``params``.
+
+    Raises:
+      ValueError: at update time, when called without params.
+    """
+    where = "keep_params_nonnegative"
+
+    def update_fn(
+        updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, EmptyState]:
+        del extra_args
+        c.check_updates(updates, where=where, params=params, need_params=True, allow_complex=False)
+
+        def leaf(g: jax.Array, x: jax.Array) -> jax.Array:
+            dt = c.wider(g.dtype, leaf_dtype(x))
+            x_, g_ = x.astype(dt), g.astype(dt)
+            return jnp.where(x_ + g_ < 0, -x_, g_).astype(g.dtype)
+
+        return jax.tree.map(leaf, updates, params), state
+
+    return GradientTransformation(init_empty_state, update_fn)
