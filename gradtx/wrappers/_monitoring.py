@@ -70,7 +70,8 @@ class MonitorState(NamedTuple):
     """State of :func:`monitor`.
 
     Attributes:
-      measurements: ``{name: value}`` from the last ``update`` (empty after ``init``).
+      measurements: ``{name: value}`` from the last ``update`` (zeros of the same shapes and
+        dtypes after ``init``, so that the state's structure never changes).
       measure_states: the state of each stateful measure, in the order of ``measures``.
     """
 
@@ -83,7 +84,9 @@ def monitor(measures: Mapping[str, Any]) -> GradientTransformation:
 
     Each measure is either a function ``updates -> value`` or a transform whose *output
     updates* are the measurement (e.g. :func:`measure_with_ema`). All of them see the same
-    updates, those this transform receives.
+    updates, those this transform receives. ``init`` evaluates each measure abstractly on the
+    params (``jax.eval_shape``) to give the measurements their final structure filled with zeros,
+    so a measure must accept a tree of the params' structure without extra arguments.
 
     Args:
       measures: a mapping ``name -> function or transform``.
@@ -107,18 +110,28 @@ def monitor(measures: Mapping[str, Any]) -> GradientTransformation:
             raise TypeError(f"{where}: measures[{name!r}] must be a function or a transform, got {measure!r:.60}.")
     names = tuple(members)
 
+    def measure_all(updates: Updates, measure_states: Any, params: Any, **extra_args: Any) -> tuple[dict, tuple]:
+        measurements = {}
+        new_states = []
+        for name, measure_state in zip(names, measure_states, strict=True):
+            measurements[name], new_state = members[name].update(updates, measure_state, params, **extra_args)
+            new_states.append(new_state)
+        return measurements, tuple(new_states)
+
     def init_fn(params: Params) -> MonitorState:
-        return MonitorState(measurements={}, measure_states=tuple(members[n].init(params) for n in names))
+        measure_states = tuple(members[n].init(params) for n in names)
+        # The measurements start as zeros of their final shapes and dtypes (found abstractly, nothing
+        # computed), not empty as in optax: a state whose structure changes at the first update
+        # retraces a jitted step and breaks a lax.scan or fori_loop carrying it.
+        shapes = jax.eval_shape(lambda p, s: measure_all(p, s, p)[0], params, measure_states)
+        measurements = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        return MonitorState(measurements=measurements, measure_states=measure_states)
 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, MonitorState]:
-        measurements = {}
-        new_states = []
-        for name, measure_state in zip(names, state.measure_states, strict=True):
-            measurements[name], new_state = members[name].update(updates, measure_state, params, **extra_args)
-            new_states.append(new_state)
-        return updates, MonitorState(measurements=measurements, measure_states=tuple(new_states))
+        measurements, new_states = measure_all(updates, state.measure_states, params, **extra_args)
+        return updates, MonitorState(measurements=measurements, measure_states=new_states)
 
     return GradientTransformation(init_fn, update_fn)
 

@@ -28,8 +28,12 @@ def test_monitor_with_ema_reference():
     )
     params = {"w": jnp.zeros(2, jnp.float64)}
     state = tx.init(params)
-    assert state.measurements == {}
-    step = jax.jit(tx.update)
+    # The measurements' structure is fixed at init (zeros), so a jitted step compiles once.
+    assert jax.tree.structure(state.measurements) == jax.tree.structure({"norm": 0.0, "clipped_ema": 0.0})
+    assert float(state.measurements["norm"]) == 0.0 and state.measurements["norm"].dtype == jnp.float64
+    assert state.measurements["clipped_ema"].dtype == jnp.float32  # booleans are averaged as float32
+    traces = []
+    step = jax.jit(lambda g, s, p: (traces.append(1), tx.update(g, s, p))[1])
     ema = 0.0
     for t, x in enumerate([0.5, 2.0, 3.0, 0.1, 5.0], start=1):
         g = {"w": jnp.array([x, 0.0], jnp.float64)}
@@ -38,4 +42,5 @@ def test_monitor_with_ema_reference():
         ema = decay * ema + (1 - decay) * float(x > thresh)
         assert float(state.measurements["norm"]) == x
         np.testing.assert_allclose(float(state.measurements["clipped_ema"]), ema / (1 - decay**t), rtol=1e-6)
+    assert len(traces) == 1  # the state after update has init's structure: no retrace
     assert gradtx.MonitorState._fields == ("measurements", "measure_states")
