@@ -5,6 +5,8 @@ argument order and defaults follow optax, so ``import gradtx as optax`` runs ord
 training code. Names that exist only for that compatibility live in :mod:`gradtx.compat`.
 """
 
+# A namespace only, not flat: optax has no such names (``gradtx.sharding.state_shardings``).
+from gradtx import sharding as sharding
 from gradtx._base import EmptyState as EmptyState
 from gradtx._base import GradientTransformation as GradientTransformation
 from gradtx._base import OptState as OptState
