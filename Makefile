@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/train_mlp.py
+	$(BIN)/python examples/train_digits.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
