@@ -4,9 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 
 __all__ = ["chain", "named_chain"]
+
+
+def _member_update(
+    t: GradientTransformation, updates: Updates, state: Any, params: Params | None, extra_args: Any, *, where: str
+) -> tuple[Updates, Any]:
+    """``t.update``; a state of the wrong type (another optimizer's, a checkpoint mix-up) raises ``TypeError``.
+
+    A member given a state of another type fails with ``AttributeError`` on the first field
+    it lacks. That error is turned into one that names the state type the member's ``init``
+    makes (found by ``jax.eval_shape``, only on this error path) and the type found.
+    """
+    try:
+        return t.update(updates, state, params, **extra_args)
+    except AttributeError as error:
+        try:
+            expected = type(jax.eval_shape(t.init, updates if params is None else params)).__name__
+        except Exception:  # the original error is the better report then
+            raise error from None
+        found = type(state).__name__
+        if expected == found:
+            raise
+        raise TypeError(
+            f"{where}: expected a {expected} state (from this transform's init), found {found} ({error}); "
+            "was the state made by another optimizer, or restored from another optimizer's checkpoint?"
+        ) from error
 
 
 def chain(*transforms: Any) -> GradientTransformation:
@@ -46,8 +73,8 @@ def chain(*transforms: Any) -> GradientTransformation:
                 f"got {type(state).__name__} of length {len(state) if isinstance(state, tuple) else 'n/a'}."
             )
         new_states = []
-        for t, s in zip(members, state, strict=True):
-            updates, s = t.update(updates, s, params, **extra_args)
+        for i, (t, s) in enumerate(zip(members, state, strict=True)):
+            updates, s = _member_update(t, updates, s, params, extra_args, where=f"chain: transform {i}")
             new_states.append(s)
         return updates, tuple(new_states)
 
@@ -89,7 +116,9 @@ def named_chain(*named_transforms: tuple[str, Any]) -> GradientTransformation:
             raise ValueError(f"named_chain: expected a state dict with keys {names}, got {found}.")
         new_state = {}
         for name, t in zip(names, members, strict=True):
-            updates, new_state[name] = t.update(updates, state[name], params, **extra_args)
+            updates, new_state[name] = _member_update(
+                t, updates, state[name], params, extra_args, where=f"named_chain: transform {name!r}"
+            )
         return updates, new_state
 
     return GradientTransformation(init_fn, update_fn)

@@ -41,54 +41,69 @@ def _is_concrete(x: Any) -> bool:
     return True
 
 
-def _mask_value(path: Any, x: Any) -> bool:
+def _mask_value(path: Any, x: Any, where: str) -> bool:
     if isinstance(x, (bool, np.bool_)):
         return bool(x)
     if isinstance(x, jax.Array) and not isinstance(x, np.ndarray) and not _is_concrete(x):
         raise TypeError(
-            f"masked: the mask at {_tree.path_str(path)} is a traced value; masks must be static Python bools."
+            f"{where}: the mask at {_tree.path_str(path)} is a traced value; masks must be static Python bools."
         )
     if isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) == 0 and np.asarray(x).dtype == np.bool_:
         return bool(x)
-    raise TypeError(f"masked: mask leaves must be bools, but mask{_tree.path_str(path)} is {x!r:.60}.")
+    raise TypeError(f"{where}: mask leaves must be bools, but mask{_tree.path_str(path)} is {x!r:.60}.")
 
 
-def _starts_with(path: tuple[Any, ...], prefix: tuple[Any, ...]) -> bool:
-    return len(path) >= len(prefix) and path[: len(prefix)] == prefix
+def resolve_mask(mask: Any, tree: Any) -> Any:
+    """The mask tree: ``mask(tree)`` when ``mask`` is a function, else ``mask`` itself.
+
+    A callable pytree with children (an equinox ``Module`` holding bools) is a tree, not a
+    function (see :func:`gradtx._tree.is_prefix_function`).
+    """
+    return mask(tree) if _tree.is_prefix_function(mask) else mask
 
 
-def _mismatch(mask: Any, tree: Any, tree_name: str) -> str:
-    """Describes the first path where ``mask`` is not a prefix of ``tree``."""
-    mask_paths = [tuple(p) for p, _ in jax.tree_util.tree_flatten_with_path(mask, is_leaf=_is_mask_leaf)[0]]
-    tree_paths = [tuple(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-    for mp in mask_paths:
-        if not any(_starts_with(tp, mp) for tp in tree_paths):
-            return f"the mask has an entry at {_tree.path_str(mp)} that {tree_name} lacks"
-    for tp in tree_paths:
-        if not any(_starts_with(tp, mp) for mp in mask_paths):
-            return f"{tree_name} has a leaf at {_tree.path_str(tp)} that the mask does not cover"
-    mask_def = jax.tree.structure(mask, is_leaf=_is_mask_leaf)
-    return f"same paths but different container types: mask {mask_def} vs {tree_name} {jax.tree.structure(tree)}"
+def mask_flags(
+    mask_tree: Any, tree: Any, tree_name: str, *, where: str = "masked"
+) -> tuple[Any, list[bool], list[Any]]:
+    """Splits ``tree`` along a (prefix) mask: ``(mask_def, flags, subtrees)``, one flag per mask leaf.
+
+    Raises:
+      ValueError: when the mask is not a prefix of ``tree``, naming the first differing path.
+      TypeError: when a mask leaf is not a static bool.
+    """
+    if any(isinstance(x, MaskedNode) for x in jax.tree.leaves(tree, is_leaf=_is_masked_node)):
+        mask_tree = _prune(mask_tree, tree)
+    mask_def, entries, subtrees = _tree.prefix_subtrees(
+        mask_tree, tree, prefix_name="the mask", tree_name=tree_name, where=where, is_leaf=_is_mask_leaf
+    )
+    flags = [_mask_value(path, value, where) for path, value in entries]
+    return mask_def, flags, subtrees
 
 
-def _full_mask(mask: Any, tree: Any, tree_name: str) -> Any:
-    """Broadcasts a (prefix) mask of bools to a tree of bools with ``tree``'s structure."""
-    mask_def = jax.tree.structure(mask, is_leaf=_is_mask_leaf)
-    try:
-        subtrees = mask_def.flatten_up_to(tree)
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"masked: the mask's structure does not match {tree_name}: {_mismatch(mask, tree, tree_name)}."
-        ) from None
-    flags = [_mask_value(p, x) for p, x in jax.tree_util.tree_flatten_with_path(mask, is_leaf=_is_mask_leaf)[0]]
-    expanded = [jax.tree.map(lambda _, f=f: f, sub) for f, sub in zip(flags, subtrees, strict=True)]
-    # Rebuild the full-structure tree of bools leaf by leaf.
-    leaves = [leaf for sub in expanded for leaf in jax.tree.leaves(sub)]
-    return jax.tree.unflatten(jax.tree.structure(tree), leaves)
+def _is_masked_node(x: Any) -> bool:
+    return isinstance(x, MaskedNode)
 
 
-def _mask_tree(tree: Any, full_mask: Any) -> Any:
-    return jax.tree.map(lambda keep, x: x if keep else MaskedNode(), full_mask, tree)
+def _prune(mask_tree: Any, tree: Any) -> Any:
+    """The mask with a ``False`` wherever ``tree`` is already masked out by an outer mask.
+
+    Nested masks (a ``masked`` inside a ``partition`` group) see a :class:`MaskedNode` for a
+    whole subtree that the outer mask removed; the inner mask's entries under it do not apply.
+    """
+    if isinstance(tree, MaskedNode):
+        return False
+    if mask_tree is None or _is_mask_leaf(mask_tree):
+        return mask_tree
+    mask_children, mask_def = jax.tree.flatten(mask_tree, is_leaf=lambda x: x is not mask_tree)
+    tree_children, tree_def = jax.tree.flatten(tree, is_leaf=lambda x: x is not tree)
+    if mask_def != tree_def:
+        return mask_tree  # not a prefix: prefix_subtrees reports the path
+    return mask_def.unflatten([_prune(m, t) for m, t in zip(mask_children, tree_children, strict=True)])
+
+
+def _mask_tree(mask_def: Any, flags: list[bool], subtrees: list[Any]) -> Any:
+    # One MaskedNode per masked-out mask entry (a whole subtree under a prefix mask), as optax.
+    return mask_def.unflatten([sub if keep else MaskedNode() for keep, sub in zip(flags, subtrees, strict=True)])
 
 
 def masked(
@@ -131,34 +146,41 @@ def masked(
     """
     tx = as_gradient_transformation(inner, where="masked: `inner`")
 
-    def resolve(tree: Any, tree_name: str) -> Any:
-        mask_tree = mask(tree) if callable(mask) else mask
-        return _full_mask(mask_tree, tree, tree_name)
-
     def init_fn(params: Params) -> MaskedState:
-        full = resolve(params, "params")
-        return MaskedState(inner_state=tx.init(_mask_tree(params, full)))
+        if _is_placeholder(params):
+            # One empty node (e.g. optax.tree.map_params's placeholder): nothing to mask, and the
+            # inner state must hold the placeholder where it holds params.
+            return MaskedState(inner_state=tx.init(params))
+        mask_def, flags, subtrees = mask_flags(resolve_mask(mask, params), params, "params")
+        return MaskedState(inner_state=tx.init(_mask_tree(mask_def, flags, subtrees)))
 
     def update_fn(
         updates: Updates, state: MaskedState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, MaskedState]:
         if not isinstance(state, MaskedState):
-            raise ValueError(
-                f"masked: expected a MaskedState (from this transform's init), got {type(state).__name__}."
+            raise TypeError(
+                f"masked: expected a MaskedState (from this transform's init), found {type(state).__name__}."
             )
-        full = resolve(updates, "updates")
+        mask_def, flags, subtrees = mask_flags(resolve_mask(mask, updates), updates, "updates")
         if params is not None:
             _tree.check_same_structure(updates, params, "updates", "params", where="masked")
         if mask_compatible_extra_args:
             updates_def = jax.tree.structure(updates)
             extra_args = {
-                k: _mask_tree(v, full) if jax.tree.structure(v) == updates_def else v for k, v in extra_args.items()
+                k: _mask_tree(mask_def, flags, mask_def.flatten_up_to(v)) if jax.tree.structure(v) == updates_def else v
+                for k, v in extra_args.items()
             }
-        masked_params = None if params is None else _mask_tree(params, full)
+        masked_params = None if params is None else _mask_tree(mask_def, flags, mask_def.flatten_up_to(params))
         inner_updates, inner_state = tx.update(
-            _mask_tree(updates, full), state.inner_state, masked_params, **extra_args
+            _mask_tree(mask_def, flags, subtrees), state.inner_state, masked_params, **extra_args
         )
-        new_updates = jax.tree.map(lambda keep, new, old: new if keep else old, full, inner_updates, updates)
-        return new_updates, MaskedState(inner_state=inner_state)
+        new_subtrees = mask_def.flatten_up_to(inner_updates)
+        merged = [new if keep else old for keep, new, old in zip(flags, new_subtrees, subtrees, strict=True)]
+        return mask_def.unflatten(merged), MaskedState(inner_state=inner_state)
 
     return GradientTransformation(init_fn, update_fn)
+
+
+def _is_placeholder(params: Any) -> bool:
+    treedef = jax.tree.structure(params)
+    return params is not None and treedef.num_leaves == 0 and treedef.num_nodes == 1

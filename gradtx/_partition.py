@@ -29,26 +29,14 @@ class PartitionState(NamedTuple):
     inner_states: Any
 
 
-def _label_mismatch(labels: Any, tree: Any, tree_name: str) -> str:
-    label_paths = [tuple(p) for p, _ in jax.tree_util.tree_flatten_with_path(labels)[0]]
-    tree_paths = [tuple(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-    for lp in label_paths:
-        if not any(tp[: len(lp)] == lp for tp in tree_paths):
-            return f"the labels have an entry at {_tree.path_str(lp)} that {tree_name} lacks"
-    for tp in tree_paths:
-        if not any(tp[: len(lp)] == lp for lp in label_paths):
-            return f"{tree_name} has a leaf at {_tree.path_str(tp)} that the labels do not cover"
-    return f"same paths but different container types: labels {jax.tree.structure(labels)} vs {tree_name} " + str(
-        jax.tree.structure(tree)
-    )
-
-
 def broadcast_labels(labels: Any, tree: Any, *, tree_name: str = "params", where: str = "partition") -> Any:
     """Expands a label tree that is a prefix of ``tree`` to ``tree``'s full structure.
 
+    The same prefix rule as masks (:func:`gradtx._tree.broadcast_prefix`): one label may cover
+    a whole subtree.
+
     Args:
-      labels: a pytree of labels with ``tree``'s structure or a prefix of it (one label may
-        cover a whole subtree).
+      labels: a pytree of labels with ``tree``'s structure or a prefix of it.
       tree: the params or updates.
       tree_name: how messages call ``tree``.
       where: the caller's name for messages.
@@ -59,17 +47,7 @@ def broadcast_labels(labels: Any, tree: Any, *, tree_name: str = "params", where
     Raises:
       ValueError: naming the first path where ``labels`` is not a prefix of ``tree``.
     """
-    labels_def = jax.tree.structure(labels)
-    try:
-        subtrees = labels_def.flatten_up_to(tree)
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"{where}: the structure of `param_labels` does not match {tree_name}: "
-            f"{_label_mismatch(labels, tree, tree_name)}."
-        ) from None
-    flat_labels = jax.tree.leaves(labels)
-    leaves = [label for label, sub in zip(flat_labels, subtrees, strict=True) for _ in jax.tree.leaves(sub)]
-    return jax.tree.unflatten(jax.tree.structure(tree), leaves)
+    return _tree.broadcast_prefix(labels, tree, prefix_name="`param_labels`", tree_name=tree_name, where=where)
 
 
 def partition(
@@ -118,7 +96,7 @@ def partition(
         members[label] = as_gradient_transformation(tx, where=f"{where}: transforms[{label!r}]")
 
     def group_masks(tree: Any, tree_name: str) -> dict[Hashable, Any]:
-        labels = param_labels(tree) if callable(param_labels) else param_labels
+        labels = param_labels(tree) if _tree.is_prefix_function(param_labels) else param_labels
         full = broadcast_labels(labels, tree, tree_name=tree_name, where=where)
         used = []
         for label in jax.tree.leaves(full):
@@ -131,9 +109,14 @@ def partition(
                 f"{where}: the labels {missing!r} name no transform (transforms: {list(members)!r}); "
                 f"transforms that no label uses: {unused!r}."
             )
-        return {label: jax.tree.map(lambda x, label=label: x == label, full) for label in members}
+        # Masks over the labels as given (a prefix): one MaskedNode per label entry, as optax.
+        return {label: jax.tree.map(lambda x, label=label: x == label, labels) for label in members}
 
     def init_fn(params: Params) -> PartitionState:
+        treedef = jax.tree.structure(params)
+        if treedef.num_leaves == 0 and treedef.num_nodes == 1 and params is not None:
+            # One empty node (e.g. optax.tree.map_params's placeholder): no groups to split.
+            return PartitionState(inner_states={label: masked(tx, True).init(params) for label, tx in members.items()})
         masks = group_masks(params, "params")
         return PartitionState(
             inner_states={

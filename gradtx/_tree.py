@@ -1,4 +1,5 @@
-"""Pytree helpers and the one path-aware check that every transform runs while tracing.
+"""Pytree helpers, the one path-aware check that every transform runs while tracing, and the one
+prefix broadcast that masks, labels and freeze share.
 
 Errors name the tree path the way ``jax.tree_util.keystr`` prints it, e.g.
 ``['dense']['kernel']``, and show both sides, so a mismatch never surfaces later as a
@@ -15,11 +16,14 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "broadcast_prefix",
     "check_float_leaves",
     "check_same_structure",
     "global_norm",
+    "is_prefix_function",
     "leaf_dtype",
     "path_str",
+    "prefix_subtrees",
     "require_params",
     "standard_promote",
     "tree_cast",
@@ -202,3 +206,104 @@ def global_norm(updates: Any) -> jax.Array:
 def tree_map_with_path_str(fn: Callable[[str, Any], Any], tree: Any) -> Any:
     """``jax.tree.map`` whose function also receives the printable path of each leaf."""
     return jax.tree_util.tree_map_with_path(lambda path, x: fn(path_str(path), x), tree)
+
+
+# --- Prefix broadcasting: one rule for masks, labels, freeze (and leaf selection) ----------------
+
+
+def is_prefix_function(prefix: Any) -> bool:
+    """Whether a mask/label argument is a function ``tree -> prefix tree`` rather than a tree itself.
+
+    A callable counts as a function when it is a pytree leaf (a plain function, method, or
+    ``functools.partial``) or a ``jax.tree_util.Partial``. A callable that is a pytree node
+    with children (an equinox ``Module``, a registered dataclass with ``__call__``) is a tree.
+    """
+    if not callable(prefix):
+        return False
+    if isinstance(prefix, jax.tree_util.Partial):
+        return True
+    return jax.tree_util.treedef_is_leaf(jax.tree.structure(prefix))
+
+
+def _prefix_mismatch(prefix: Any, tree: Any, prefix_name: str, tree_name: str, is_leaf: Any) -> str:
+    """Describes the first path where ``prefix`` is not a prefix of ``tree``."""
+    prefix_paths = [tuple(p) for p, _ in jax.tree_util.tree_flatten_with_path(prefix, is_leaf=is_leaf)[0]]
+    tree_paths = [tuple(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+    def covers(short: tuple[Any, ...], long: tuple[Any, ...]) -> bool:
+        return long[: len(short)] == short
+
+    for pp in prefix_paths:
+        if not any(covers(pp, tp) for tp in tree_paths):
+            return f"{prefix_name} has an entry at {path_str(pp)} that {tree_name} lacks"
+    for tp in tree_paths:
+        if not any(covers(pp, tp) for pp in prefix_paths):
+            return f"{tree_name} has a leaf at {path_str(tp)} that {prefix_name} does not cover"
+    prefix_def = jax.tree.structure(prefix, is_leaf=is_leaf)
+    return f"same paths but different containers: {prefix_name} {prefix_def} vs {tree_name} {jax.tree.structure(tree)}"
+
+
+def prefix_subtrees(
+    prefix: Any,
+    tree: Any,
+    *,
+    prefix_name: str,
+    tree_name: str,
+    where: str,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> tuple[Any, list[tuple[Any, Any]], list[Any]]:
+    """Splits ``tree`` along a prefix tree: one subtree of ``tree`` per leaf of ``prefix``.
+
+    ``prefix`` has ``tree``'s structure or a prefix of it: each of its leaves stands for
+    the whole subtree of ``tree`` at the same path (``{"enc": True}`` covers every leaf under
+    ``"enc"``). Masks, labels and freeze masks are all such prefixes; this is their one
+    broadcasting rule.
+
+    Args:
+      prefix: the prefix tree (mask, labels).
+      tree: the params or updates.
+      prefix_name: how messages call ``prefix``, e.g. ``"the mask"``.
+      tree_name: how messages call ``tree``, e.g. ``"params"``.
+      where: the caller's name, prefixed to messages.
+      is_leaf: passed to the flattening of ``prefix`` (what counts as one prefix entry).
+
+    Returns:
+      ``(prefix_def, entries, subtrees)``: the prefix's tree definition,
+      ``[(path, value), ...]`` for its leaves, and the matching subtrees of ``tree``;
+      ``prefix_def.unflatten(subtrees)`` rebuilds ``tree``.
+
+    Raises:
+      ValueError: naming the first path where ``prefix`` is not a prefix of ``tree``.
+    """
+    entries, prefix_def = jax.tree_util.tree_flatten_with_path(prefix, is_leaf=is_leaf)
+    try:
+        subtrees = prefix_def.flatten_up_to(tree)
+    except (ValueError, TypeError):
+        detail = _prefix_mismatch(prefix, tree, prefix_name, tree_name, is_leaf)
+        raise ValueError(f"{where}: the structure of {prefix_name} does not match {tree_name}: {detail}.") from None
+    return prefix_def, [(tuple(p), v) for p, v in entries], list(subtrees)
+
+
+def broadcast_prefix(
+    prefix: Any,
+    tree: Any,
+    *,
+    prefix_name: str,
+    tree_name: str,
+    where: str,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> Any:
+    """Expands a prefix tree to ``tree``'s full structure: each leaf of ``tree`` gets its prefix value.
+
+    See :func:`prefix_subtrees` for the arguments and the errors.
+
+    Examples:
+      >>> broadcast_prefix({"a": 1, "b": 2}, {"a": {"x": 0.0, "y": 0.0}, "b": 0.0},
+      ...                  prefix_name="labels", tree_name="params", where="demo")
+      {'a': {'x': 1, 'y': 1}, 'b': 2}
+    """
+    _, entries, subtrees = prefix_subtrees(
+        prefix, tree, prefix_name=prefix_name, tree_name=tree_name, where=where, is_leaf=is_leaf
+    )
+    leaves = [value for (_, value), sub in zip(entries, subtrees, strict=True) for _ in jax.tree.leaves(sub)]
+    return jax.tree.unflatten(jax.tree.structure(tree), leaves)

@@ -7,7 +7,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, identity
+from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule
 from gradtx._combine import chain
 from gradtx.transforms._factored import clip_by_block_rms, scale_by_factored_rms, scale_by_param_block_rms, scale_by_sm3
 from gradtx.transforms._momentum import ema
@@ -65,15 +65,19 @@ def adafactor(
         _checks.check_in_range("momentum", momentum, 0.0, 1.0, where=where)
     if weight_decay_rate is not None:
         _checks.check_scalar_or_schedule("weight_decay_rate", weight_decay_rate, where=where, low=0.0)
-    return chain(
-        scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps),
-        clip_by_block_rms(clipping_threshold) if clipping_threshold is not None else identity(),
-        scale_by_learning_rate(learning_rate, flip_sign=False) if learning_rate is not None else identity(),
-        scale_by_param_block_rms() if multiply_by_parameter_scale else identity(),
-        ema(momentum, debias=False, accumulator_dtype=dtype_momentum) if momentum is not None else identity(),
-        add_decayed_weights(weight_decay_rate, mask=weight_decay_mask) if weight_decay_rate is not None else identity(),
-        scale(-1),
-    )
+    # Disabled parts are left out (not identity()), so the state is the same tuple as optax's.
+    parts = [scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)]
+    if clipping_threshold is not None:
+        parts.append(clip_by_block_rms(clipping_threshold))
+    if learning_rate is not None:
+        parts.append(scale_by_learning_rate(learning_rate, flip_sign=False))
+    if multiply_by_parameter_scale:
+        parts.append(scale_by_param_block_rms())
+    if momentum is not None:
+        parts.append(ema(momentum, debias=False, accumulator_dtype=dtype_momentum))
+    if weight_decay_rate is not None:
+        parts.append(add_decayed_weights(weight_decay_rate, mask=weight_decay_mask))
+    return chain(*parts, scale(-1))
 
 
 def sm3(learning_rate: ScalarOrSchedule, momentum: Any = 0.9) -> GradientTransformation:

@@ -42,7 +42,10 @@ __all__ = [
 
 
 class InjectHyperparamsState(NamedTuple):
-    """State of :func:`inject_hyperparams`.
+    """optax's deprecated state type of ``inject_hyperparams``, kept so that code naming it imports.
+
+    Neither gradtx nor optax 0.2.8 makes it any more: :func:`inject_hyperparams` returns an
+    :class:`InjectStatefulHyperparamsState`.
 
     Attributes:
       count: scalar int32, the number of updates so far (the step schedules are evaluated at).
@@ -57,8 +60,16 @@ class InjectHyperparamsState(NamedTuple):
 
 
 class InjectStatefulHyperparamsState(NamedTuple):
-    """State of :func:`inject_stateful_hyperparams`: as :class:`InjectHyperparamsState`, plus
-    ``hyperparams_states``, the state of each stateful schedule keyed by hyperparameter name."""
+    """State of :func:`inject_hyperparams` and :func:`inject_stateful_hyperparams`.
+
+    Attributes:
+      count: scalar int32, the number of updates so far.
+      hyperparams: ``{name: scalar array}``, the values used by the latest update (after
+        ``init``: those the first update will use). Numeric entries may be overwritten.
+      hyperparams_states: ``{name: schedule state}`` for each scheduled hyperparameter (a
+        plain schedule's is a :class:`WrappedScheduleState` holding its step count).
+      inner_state: the wrapped transform's state.
+    """
 
     count: jax.Array
     hyperparams: dict[str, Any]
@@ -144,7 +155,6 @@ def _make_injector(
     hyperparam_dtype: Any,
     *,
     where: str,
-    always_stateful: bool,
 ) -> Callable[..., GradientTransformation]:
     _checks.check_callable("inner_factory", inner_factory, where=where)
     static = {static_args} if isinstance(static_args, str) else set(static_args)
@@ -183,10 +193,9 @@ def _make_injector(
             # Ranges are the inner factory's business (checked at `init`); NaN is never valid.
             if jnp.ndim(value) == 0:
                 _checks.check_scalar(name, value, where=where)
-        use_stateful = always_stateful or bool(stateful)
-        if use_stateful:
-            stateful.update({k: WrappedSchedule(f) for k, f in schedules.items()})
-            schedules = {}
+        # As optax 0.2.8: every schedule becomes stateful and the state is always an
+        # InjectStatefulHyperparamsState, so that optax checkpoints restore here and back.
+        stateful.update({k: WrappedSchedule(f) for k, f in schedules.items()})
 
         def cast(name: str, value: Any, dtype: Any, *, always: bool = True) -> jax.Array:
             return _to_array(value, dtype, forced=forced or always, wants_float=wants_float[name])
@@ -198,21 +207,21 @@ def _make_injector(
             dtype = _default_dtype(params, hp_dtype)
             count = zero_count()
             hparams = {k: cast(k, v, dtype, always=False) for k, v in numeric.items()}
-            hparams.update({k: cast(k, scheduled(k, f, count), dtype) for k, f in schedules.items()})
             hstates = {k: f.init() for k, f in stateful.items()}
             for k, f in stateful.items():
                 hparams[k] = cast(k, scheduled(k, f, hstates[k]), dtype)
             inner = as_gradient_transformation(inner_factory(**other, **hparams), where=f"{where}: inner_factory(...)")
             inner_state = inner.init(params)
-            if use_stateful:
-                return InjectStatefulHyperparamsState(count, hparams, hstates, inner_state)
-            return InjectHyperparamsState(count, hparams, inner_state)
+            return InjectStatefulHyperparamsState(count, hparams, hstates, inner_state)
 
         def update_fn(
             updates: Updates, state: Any, params: Params | None = None, **extra_args: Any
         ) -> tuple[Updates, Any]:
-            if not isinstance(state, (InjectHyperparamsState, InjectStatefulHyperparamsState)):
-                raise ValueError(f"{where}: expected the state from this transform's init, got {type(state).__name__}.")
+            if not isinstance(state, InjectStatefulHyperparamsState):
+                raise TypeError(
+                    f"{where}: expected an InjectStatefulHyperparamsState (from this transform's init), "
+                    f"found {type(state).__name__}."
+                )
             default = _default_dtype(params, hp_dtype) if params is not None else (hp_dtype or jnp.float32)
 
             def target(k: str) -> Any:
@@ -227,22 +236,17 @@ def _make_injector(
                 if k not in state.hyperparams:
                     raise ValueError(f"{where}: `state.hyperparams` lost the entry {k!r}.")
                 hparams[k] = _to_array(state.hyperparams[k], target(k), forced=True, wants_float=wants_float[k])
-            count = state.count
-            hparams.update({k: cast(k, scheduled(k, f, count), target(k)) for k, f in schedules.items()})
-            if use_stateful:
-                if not isinstance(state, InjectStatefulHyperparamsState):
-                    raise ValueError(
-                        f"{where}: expected an InjectStatefulHyperparamsState, got {type(state).__name__}."
-                    )
-                hstates = state.hyperparams_states
-                for k, f in stateful.items():
-                    hparams[k] = cast(k, scheduled(k, functools.partial(f, **extra_args), hstates[k]), target(k))
-                new_hstates = {k: f.update(hstates[k], **extra_args) for k, f in stateful.items()}
+            hstates = state.hyperparams_states
+            missing = [k for k in stateful if k not in hstates]
+            if missing:
+                raise ValueError(f"{where}: `state.hyperparams_states` lacks the entries {missing!r}.")
+            for k, f in stateful.items():
+                hparams[k] = cast(k, scheduled(k, functools.partial(f, **extra_args), hstates[k]), target(k))
+            new_hstates = {k: f.update(hstates[k], **extra_args) for k, f in stateful.items()}
             inner = as_gradient_transformation(inner_factory(**other, **hparams), where=f"{where}: inner_factory(...)")
             updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-            if use_stateful:
-                return updates, InjectStatefulHyperparamsState(safe_increment(count), hparams, new_hstates, inner_state)
-            return updates, InjectHyperparamsState(safe_increment(count), hparams, inner_state)
+            new_count = safe_increment(state.count)
+            return updates, InjectStatefulHyperparamsState(new_count, hparams, new_hstates, inner_state)
 
         return GradientTransformation(init_fn, update_fn)
 
@@ -257,9 +261,11 @@ def inject_hyperparams(
     r"""Wraps an optimizer factory so that its numeric hyperparameters live in the state.
 
     ``inject_hyperparams(gradtx.adam)(learning_rate=schedule, b1=0.9)`` builds a transform whose
-    state is ``InjectHyperparamsState(count, hyperparams, inner_state)``. On each update the
-    factory is called again with ``hyperparams[name]`` for numbers, and with
-    ``schedule(count)`` for callables, so at step ``t``
+    state is ``InjectStatefulHyperparamsState(count, hyperparams, hyperparams_states,
+    inner_state)``, the same tree as optax 0.2.8's. On each update the factory is called again
+    with ``hyperparams[name]`` for numbers, and with ``schedule(count)`` for callables (each
+    plain schedule is wrapped in a :class:`WrappedSchedule` whose count lives in
+    ``hyperparams_states``), so at step ``t``
 
     .. math::
       \theta_{t+1} = \theta_t + \mathrm{factory}(h_t).\mathrm{update}(g_t), \quad
@@ -268,8 +274,8 @@ def inject_hyperparams(
     Numeric hyperparameters may be overwritten between steps; use a value of the stored dtype
     (``jnp.float32(1e-4)``) and a jitted step is not retraced. Scheduled ones are recomputed
     each step. Booleans, ``None``, strings and the names in ``static_args`` are passed through
-    unchanged. A stateful schedule (an object with ``init``, ``update`` and ``__call__``) makes
-    the state an :class:`InjectStatefulHyperparamsState`, as in :func:`inject_stateful_hyperparams`.
+    unchanged. A stateful schedule (an object with ``init``, ``update`` and ``__call__``) keeps
+    its own state in ``hyperparams_states``, as in :func:`inject_stateful_hyperparams`.
 
     Float hyperparameters are stored in float32 (float64 when the params hold float64 leaves),
     or in ``hyperparam_dtype`` when given; never in bf16 because the params are bf16.
@@ -295,9 +301,7 @@ def inject_hyperparams(
       >>> state = tx.init({"w": jnp.ones(2, jnp.float32)})
       >>> state.hyperparams["learning_rate"] = jnp.float32(0.01)
     """
-    return _make_injector(
-        inner_factory, static_args, hyperparam_dtype, where="inject_hyperparams", always_stateful=False
-    )
+    return _make_injector(inner_factory, static_args, hyperparam_dtype, where="inject_hyperparams")
 
 
 def inject_stateful_hyperparams(
@@ -310,9 +314,10 @@ def inject_stateful_hyperparams(
     A stateful schedule has ``init() -> s``, ``update(s, **extra_args) -> s`` and
     ``__call__(s, **extra_args) -> value``; it sees the extra arguments of each update (for
     example ``value=`` the loss). Plain schedules are wrapped in :class:`WrappedSchedule`. The
-    state is always ``InjectStatefulHyperparamsState(count, hyperparams, hyperparams_states,
-    inner_state)``. (optax deprecates this name in favour of ``inject_hyperparams``, which also
-    accepts stateful schedules; gradtx keeps both, without a warning.)
+    state is ``InjectStatefulHyperparamsState(count, hyperparams, hyperparams_states,
+    inner_state)``, as :func:`inject_hyperparams`'s. (optax deprecates this name in favour of
+    ``inject_hyperparams``, which also accepts stateful schedules; gradtx keeps both, without a
+    warning.)
 
     Args:
       inner_factory: a function returning a gradient transformation.
@@ -326,6 +331,4 @@ def inject_stateful_hyperparams(
     Raises:
       ValueError: as :func:`inject_hyperparams`.
     """
-    return _make_injector(
-        inner_factory, static_args, hyperparam_dtype, where="inject_stateful_hyperparams", always_stateful=True
-    )
+    return _make_injector(inner_factory, static_args, hyperparam_dtype, where="inject_stateful_hyperparams")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
-from gradtx._base import EmptyState, GradientTransformation, OptState, Params, Updates, init_empty_state, set_to_zero
-from gradtx._masking import _full_mask
+from gradtx._base import GradientTransformation, set_to_zero
+from gradtx._masking import masked
 from gradtx._partition import partition
 
 __all__ = ["freeze", "selective_transform"]
@@ -17,7 +16,9 @@ __all__ = ["freeze", "selective_transform"]
 def freeze(mask: Any) -> GradientTransformation:
     """Zeros the updates of the frozen leaves (``mask`` True) and passes the others through.
 
-    ``u_i = 0 if mask_i else g_i``. It holds no state, so frozen leaves cost no memory.
+    ``u_i = 0 if mask_i else g_i``. It is ``masked(set_to_zero(), mask)``, as in optax, so its
+    state is ``MaskedState(inner_state=EmptyState())``: frozen leaves cost no memory, and an
+    optax checkpoint of ``optax.freeze`` restores into it.
 
     Args:
       mask: a Python bool (freeze all or nothing), a pytree of bools with the params'
@@ -25,23 +26,22 @@ def freeze(mask: Any) -> GradientTransformation:
         static.
 
     Returns:
-      A :class:`GradientTransformation` with :class:`~gradtx.EmptyState`.
+      A :class:`GradientTransformation` with :class:`~gradtx.MaskedState`.
 
     Raises:
-      ValueError: (in ``update``) when the mask's structure does not match the updates,
-        naming the first differing path.
+      ValueError: (in ``init``/``update``) when the mask's structure does not match the
+        params/updates, naming the first differing path.
       TypeError: when a mask leaf is not a bool.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.freeze({"a": True, "b": False})
+      >>> params = {"a": jnp.ones(2), "b": jnp.ones(2)}
+      >>> updates, _ = tx.update(params, tx.init(params))
+      >>> updates["a"], updates["b"]
+      (Array([0., 0.], dtype=float32), Array([1., 1.], dtype=float32))
     """
-
-    def update_fn(
-        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
-    ) -> tuple[Updates, EmptyState]:
-        del params, extra_args
-        mask_tree = mask(updates) if callable(mask) else mask
-        full = _full_mask(mask_tree, updates, "updates")
-        return jax.tree.map(lambda frozen, u: jnp.zeros_like(u) if frozen else u, full, updates), state
-
-    return GradientTransformation(init_empty_state, update_fn)
+    return masked(set_to_zero(), mask)
 
 
 def selective_transform(optimizer: Any, *, freeze_mask: Any) -> GradientTransformation:

@@ -18,7 +18,10 @@ def test_state_layout_and_schedule_values_match_plain_optimizer():
     plain = gradtx.adam(lr, b1=0.8)
     params = {"a": jnp.zeros(3, jnp.float32), "b": jnp.ones((2, 2), jnp.float32)}
     state, pstate = tx.init(params), plain.init(params)
-    assert isinstance(state, gradtx.InjectHyperparamsState) and state._fields == ("count", "hyperparams", "inner_state")
+    # optax 0.2.8's state tree: plain schedules are wrapped, their counts in hyperparams_states.
+    assert isinstance(state, gradtx.InjectStatefulHyperparamsState)
+    assert state._fields == ("count", "hyperparams", "hyperparams_states", "inner_state")
+    assert set(state.hyperparams_states) == {"learning_rate"}
     assert set(state.hyperparams) >= {"learning_rate", "b1", "b2", "eps"}
     step = jax.jit(lambda p, s: tx.update(quad_grads(p), s, p))
     p1, p2 = params, params

@@ -12,7 +12,7 @@ def _params():
     return {"a": jnp.array([1.0, 2.0], jnp.float64), "b": {"c": jnp.array([3.0], jnp.float64)}}
 
 
-def test_freeze_zeroes_frozen_leaves_and_has_no_state():
+def test_freeze_zeroes_frozen_leaves_and_has_no_arrays_in_state():
     tx = gradtx.freeze({"a": True, "b": False})  # prefix mask
     params = _params()
     state = tx.init(params)
@@ -30,7 +30,7 @@ def test_freeze_zeroes_frozen_leaves_and_has_no_state():
 
 def test_freeze_mask_mismatch_names_path():
     with pytest.raises(ValueError, match=r"\['z'\]"):
-        gradtx.freeze({"a": True, "z": False}).update(_params(), gradtx.EmptyState())
+        gradtx.freeze({"a": True, "z": False}).init(_params())
 
 
 def test_selective_transform_reference():
