@@ -1,0 +1,56 @@
+"""The optimizers compared, built the same way from gradtx and from optax.
+
+Each factory takes the library module (``gradtx`` or ``optax``: gradtx follows optax's
+names and defaults) and returns a transform; both sides get identical hyperparameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax.numpy as jnp
+
+Factory = Callable[[Any], Any]
+
+LR = 1e-3
+
+
+def adamw(lib: Any) -> Any:
+    return lib.adamw(LR, weight_decay=1e-4)
+
+
+def clip_adamw(lib: Any) -> Any:
+    return lib.chain(lib.clip_by_global_norm(1.0), lib.adamw(LR, weight_decay=1e-4))
+
+
+def sgd_momentum(lib: Any) -> Any:
+    return lib.sgd(LR, momentum=0.9)
+
+
+def lion(lib: Any) -> Any:
+    return lib.lion(LR, weight_decay=1e-4)
+
+
+def adafactor(lib: Any) -> Any:
+    return lib.adafactor(LR)
+
+
+def lamb(lib: Any) -> Any:
+    return lib.lamb(LR, weight_decay=1e-4)
+
+
+def adamw_bf16_moments(lib: Any) -> Any:
+    """AdamW with bfloat16 moments; optax has no ``nu_dtype``, so its ``nu`` stays float32."""
+    if lib.__name__ == "gradtx":
+        return lib.chain(
+            lib.scale_by_adam(mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16),
+            lib.add_decayed_weights(1e-4),
+            lib.scale_by_learning_rate(LR),
+        )
+    return lib.adamw(LR, weight_decay=1e-4, mu_dtype=jnp.bfloat16)
+
+
+def flat_adamw(lib: Any) -> Any:
+    """AdamW inside ``flatten``: the state as one buffer (measured, not in the default run)."""
+    return lib.flatten(adamw(lib))

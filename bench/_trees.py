@@ -1,0 +1,160 @@
+"""Many leaves: trace, compile and step time, HLO size and peak memory against optax.
+
+Each small leaf is its own loop in XLA and its own piece of the compiled program, so a
+model with thousands of tensors pays mostly at compile time. Every round builds a fresh
+transform and a fresh ``jax.jit`` so that no cache carries over between measurements.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from bench import _cases
+from bench._bigleaf import LIB_MODULES
+from bench._timing import block, lib_order, median, time_calls
+
+
+def small_leaves(n: int) -> dict[str, jax.Array]:
+    """``n`` small leaves of a dozen different shapes (vectors and small matrices)."""
+    tree = {}
+    for i in range(n):
+        shape = (64 + 8 * (i % 5),) if i % 4 == 0 else (16 + i % 7, 32)
+        tree[f"p{i:05d}"] = jnp.full(shape, 0.5, jnp.float32)
+    return tree
+
+
+def transformer(layers: int, width: int) -> dict[str, Any]:
+    """A nested tree shaped like a small transformer: 12 leaves a layer, plus embeddings."""
+    hidden = 4 * width
+
+    def dense(n_in: int, n_out: int) -> dict[str, jax.Array]:
+        return {"kernel": jnp.full((n_in, n_out), 0.02, jnp.float32), "bias": jnp.zeros((n_out,), jnp.float32)}
+
+    def norm() -> dict[str, jax.Array]:
+        return {"scale": jnp.ones((width,), jnp.float32), "bias": jnp.zeros((width,), jnp.float32)}
+
+    tree: dict[str, Any] = {"embed": {"embedding": jnp.full((512, width), 0.02, jnp.float32)}}
+    for i in range(layers):
+        tree[f"layer_{i:02d}"] = {
+            "ln_1": norm(),
+            "attn": {"qkv": dense(width, 3 * width), "out": dense(width, width)},
+            "ln_2": norm(),
+            "mlp": {"fc_in": dense(width, hidden), "fc_out": dense(hidden, width)},
+        }
+    tree["ln_f"] = norm()
+    return tree
+
+
+TREES: dict[str, Callable[[bool], Any]] = {
+    "2000 small leaves": lambda quick: small_leaves(8 if quick else 2000),
+    "transformer": lambda quick: transformer(1 if quick else 16, 16 if quick else 128),
+}
+
+CASES: tuple[tuple[str, str], ...] = (
+    ("2000 small leaves", "adamw"),
+    ("transformer", "adamw"),
+    ("transformer", "clip+adamw"),
+)
+
+FACTORIES: dict[str, _cases.Factory] = {
+    "adamw": _cases.adamw,
+    "clip+adamw": _cases.clip_adamw,
+    "flatten(adamw)": _cases.flat_adamw,
+}
+
+
+def _hlo_counts(compiled: Any) -> tuple[int, int]:
+    """Instructions in the optimized module (all computations), and fusions called from its entry."""
+    text = compiled.as_text()
+    instructions = sum(1 for line in text.splitlines() if " = " in line)
+    entry = text[text.find("ENTRY") :]
+    return instructions, entry.count(" fusion(")
+
+
+def _peak_bytes(compiled: Any) -> int:
+    """Live bytes at the step's peak: arguments, outputs not aliased to them, and temporaries."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return -1
+    return int(
+        stats.argument_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes + stats.temp_size_in_bytes
+    )
+
+
+def _measure_once(lib_name: str, factory: _cases.Factory, params: Any, steps: int) -> dict[str, float]:
+    lib = LIB_MODULES[lib_name]
+    tx = factory(lib)
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-2), params)
+
+    def step(params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
+        updates, state = tx.update(grads, state, params)
+        return lib.apply_updates(params, updates), state
+
+    state = block(tx.init(params))
+    jitted = jax.jit(step, donate_argnums=(0, 1))
+    t0 = time.perf_counter()
+    traced = jitted.trace(params, state, grads)
+    t1 = time.perf_counter()
+    lowered = traced.lower()
+    t2 = time.perf_counter()
+    compiled = lowered.compile()
+    t3 = time.perf_counter()
+    instructions, fusions = _hlo_counts(compiled)
+    box = [block(jax.tree.map(jnp.copy, params)), state]
+    box[0], box[1] = block(compiled(box[0], box[1], grads))
+
+    def once() -> None:
+        box[0], box[1] = block(compiled(box[0], box[1], grads))
+
+    step_s = median(time_calls(once, steps))
+    return {
+        "trace_s": t1 - t0,
+        "lower_s": t2 - t1,
+        "compile_s": t3 - t2,
+        "trace_compile_s": t3 - t0,
+        "step_s": step_s,
+        "hlo_instructions": instructions,
+        "fusions": fusions,
+        "peak_bytes": _peak_bytes(compiled),
+    }
+
+
+METRICS = ("trace_s", "lower_s", "compile_s", "trace_compile_s", "step_s", "hlo_instructions", "fusions", "peak_bytes")
+
+
+def run(quick: bool, rounds: int, steps: int, cases: tuple[tuple[str, str], ...] = CASES) -> list[dict[str, Any]]:
+    """Medians over ``rounds`` interleaved rounds of every metric, per case and library."""
+    results = []
+    for tree_name, opt_name in cases:
+        params = block(TREES[tree_name](quick))
+        leaves = jax.tree.leaves(params)
+        samples: dict[str, list[dict[str, float]]] = {name: [] for name in LIB_MODULES}
+        for r in range(rounds):
+            for name in lib_order(r):
+                samples[name].append(_measure_once(name, FACTORIES[opt_name], params, steps))
+        med = {name: {k: median([s[k] for s in runs]) for k in METRICS} for name, runs in samples.items()}
+        ratio = {k: med["gradtx"][k] / med["optax"][k] if med["optax"][k] else float("nan") for k in METRICS}
+        results.append(
+            {
+                "tree": tree_name,
+                "optimizer": opt_name,
+                "n_leaves": len(leaves),
+                "n_params": int(sum(x.size for x in leaves)),
+                "gradtx": med["gradtx"],
+                "optax": med["optax"],
+                "ratio": ratio,
+            }
+        )
+        g, o = med["gradtx"], med["optax"]
+        print(
+            f"  {tree_name} ({len(leaves)} leaves) {opt_name}: trace {g['trace_s']:.2f}/{o['trace_s']:.2f} s, "
+            f"trace+compile {g['trace_compile_s']:.2f}/{o['trace_compile_s']:.2f} s, "
+            f"step {g['step_s'] * 1e3:.2f}/{o['step_s'] * 1e3:.2f} ms (gradtx/optax)",
+            flush=True,
+        )
+    return results
