@@ -5,14 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types pytest bench clean
+.PHONY: demo test lint types pytest docs bench clean
 
 # .ci/constraints.txt pins the versions the suite was last run with, so that a new release
 # upstream cannot break a clean checkout; raise them deliberately, in a commit of their own.
 $(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c .ci/constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c .ci/constraints.txt -e '.[dev,docs]'
 	# torch is optional: the float64 NumPy references are the primary oracle, torch a second one.
 	-$(BIN)/python -m pip install -q 'torch==2.13.0' || echo "torch==2.13.0 not available: torch comparisons will be skipped"
 	touch $(STAMP)
@@ -30,7 +30,13 @@ types: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test: lint types pytest
+# The docs site, built as CI builds it: --strict fails on a broken link, a nav entry to a missing page, or an
+# API-reference block that does not render. The pages are written to a temporary folder and discarded.
+docs: $(STAMP)
+	out=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$out"; \
+		rc=$$?; rm -rf "$$out"; exit $$rc
+
+test: lint types pytest docs
 
 # gradtx against optax in one process (a few minutes); writes bench/results/latest.{json,md,png}.
 # `python -m bench --quick` runs tiny cases in seconds, to check that it works.
