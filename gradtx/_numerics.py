@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from gradtx import _tree
 
@@ -103,14 +104,106 @@ def check_init_params(params: Any, *, where: str, allow_complex: bool = True) ->
     _tree.check_float_leaves(params, "params", where=where, allow_complex=allow_complex)
 
 
+def _placed_zeros(x: jax.Array, dtype: Any) -> jax.Array:
+    """Zeros of ``dtype`` that XLA (and explicit sharding types) place exactly like the traced ``x``.
+
+    Under ``jax.jit`` on an ``Auto`` mesh a tracer carries no sharding, and a bare constant
+    is replicated on every device; deriving the zeros from ``x`` by ops that XLA may not fold
+    (``0 * x`` is NaN for an infinite ``x``, so the select and ``abs`` keep it an exact
+    ``+0``) lets sharding propagation give them ``x``'s layout. In explicit mode the same
+    elementwise ops keep ``x``'s sharding type.
+    """
+    r = jnp.real(x) if jnp.issubdtype(x.dtype, jnp.complexfloating) else x
+    zero = jnp.zeros([], r.dtype)
+    return jnp.abs(jnp.where(jnp.isfinite(r), r, zero) * zero).astype(dtype)
+
+
+def _dropped_sharding(sharding: Any, ndim: int, drop: tuple[int, ...], lead: int) -> Any:
+    """``sharding`` with the dims in ``drop`` removed and ``lead`` unsharded dims in front.
+
+    ``None`` when it cannot be derived without computing (a sharding other than a
+    ``NamedSharding`` or single device), then the caller lets jax place the result.
+    """
+    if isinstance(sharding, jax.sharding.SingleDeviceSharding):
+        return sharding
+    if isinstance(sharding, jax.sharding.NamedSharding) and isinstance(sharding.mesh, jax.sharding.Mesh):
+        spec = tuple(sharding.spec) + (None,) * (ndim - len(sharding.spec))
+        kept = [s for i, s in enumerate(spec) if i not in drop]
+        return jax.sharding.NamedSharding(
+            sharding.mesh, jax.sharding.PartitionSpec(*([None] * lead), *kept), memory_kind=sharding.memory_kind
+        )
+    return None
+
+
+def state_leaf(
+    param: Any, value: Any = 0, dtype: Any = None, *, drop_axes: Any = (), lead_shape: Any = ()
+) -> jax.Array:
+    """One state leaf made like ``param``: the single place where gradtx creates per-parameter state.
+
+    The result has ``param``'s shape (with the dims in ``drop_axes`` removed and ``lead_shape``
+    prepended), is filled with ``value`` in ``dtype`` (default: ``param``'s dtype), and lives
+    where ``param`` lives, so that eager, jitted, abstract and explicit-mode ``init`` agree:
+
+    - a committed ``jax.Array`` (or a ``jax.ShapeDtypeStruct`` with a concrete sharding) gives
+      its ``NamedSharding``, with the spec entries of dropped dims removed and ``None`` for the
+      leading dims;
+    - a tracer (``jax.jit``, ``jax.eval_shape``, explicit sharding mode) gives zeros derived
+      from the param itself (see :func:`_placed_zeros`), reduced over ``drop_axes`` and
+      broadcast to ``lead_shape``, so the result's ``jax.typeof`` is the param's with that
+      shape and dtype, and XLA places it like the param on an ``Auto`` mesh too.
+
+    Args:
+      param: an array, tracer, ``jax.ShapeDtypeStruct`` or scalar.
+      value: the fill value (a scalar; may be traced).
+      dtype: the leaf's dtype; ``None`` keeps ``param``'s (never weakly typed).
+      drop_axes: dims of ``param`` that the statistic reduces away (factored statistics).
+      lead_shape: dims put in front (a history of ``lead_shape[0]`` copies, as in L-BFGS).
+
+    Returns:
+      The state leaf.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> state_leaf(jnp.ones((2, 3)), 1.0, jnp.float32, drop_axes=(1,)).shape
+      (2,)
+    """
+    dtype = jnp.dtype(dtype if dtype is not None else _tree.leaf_dtype(param))
+    ndim = len(jnp.shape(param))
+    drop = tuple(sorted(a % ndim for a in drop_axes)) if ndim else ()
+    lead = tuple(int(n) for n in lead_shape)
+    if isinstance(param, Tracer):
+        base = _placed_zeros(param, dtype)
+        if drop:
+            base = jnp.sum(base, axis=drop, dtype=dtype)
+        if lead:
+            base = jnp.broadcast_to(base, lead + base.shape)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+            return base
+        return base + as_dtype(value, dtype)
+    shape = lead + tuple(n for i, n in enumerate(jnp.shape(param)) if i not in drop)
+    sharding = getattr(param, "sharding", None)
+    placed = None
+    # An uncommitted array (made without a device) stays uncommitted, as `jnp.zeros_like` does.
+    if sharding is not None and getattr(param, "_committed", True):
+        placed = _dropped_sharding(sharding, ndim, drop, len(lead))
+    if isinstance(value, Tracer):
+        placed = None  # a traced fill value: jit places the result
+    fill = as_dtype(value, dtype) if isinstance(value, jax.Array) else value
+    if placed is not None:
+        return jnp.full(shape, fill, dtype, device=placed)
+    if sharding is not None and not (drop or lead) and getattr(param, "_committed", True):
+        return jnp.full_like(param, fill, dtype)
+    return jnp.full(shape, fill, dtype)
+
+
 def state_zeros(params: Any, dtype: Any = None) -> Any:
-    """Zeros like the params (or in ``dtype``); works on abstract params."""
-    return _tree.tree_zeros_like(params, dtype)
+    """Zeros like each param (in ``dtype`` if given), placed like it: see :func:`state_leaf`."""
+    return jax.tree.map(lambda p: state_leaf(p, 0, dtype), params)
 
 
 def state_full(params: Any, value: Any, dtype: Any = None) -> Any:
-    """``value`` everywhere, like the params (or in ``dtype``); works on abstract params."""
-    return _tree.tree_full_like(params, value, dtype)
+    """``value`` everywhere, like each param (in ``dtype`` if given): see :func:`state_leaf`."""
+    return jax.tree.map(lambda p: state_leaf(p, value, dtype), params)
 
 
 def unzip(like: Any, out: Any, n: int) -> tuple[Any, ...]:

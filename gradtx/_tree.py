@@ -27,7 +27,6 @@ __all__ = [
     "require_params",
     "standard_promote",
     "tree_cast",
-    "tree_zeros_like",
 ]
 
 
@@ -142,21 +141,6 @@ def leaf_dtype(leaf: Any) -> Any:
     """The dtype of an array, a ``jax.ShapeDtypeStruct``, or a Python scalar."""
     dtype = getattr(leaf, "dtype", None)
     return dtype if dtype is not None else jnp.asarray(leaf).dtype
-
-
-def tree_zeros_like(tree: Any, dtype: Any = None) -> Any:
-    """Zeros with each leaf's shape, and ``dtype`` if given (else the leaf's dtype).
-
-    Works on ``jax.ShapeDtypeStruct`` leaves, so that ``init`` runs on abstract params.
-    """
-    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype if dtype is not None else leaf_dtype(x)), tree)
-
-
-def tree_full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
-    """Like :func:`tree_zeros_like`, filled with ``fill_value``."""
-    return jax.tree.map(
-        lambda x: jnp.full(jnp.shape(x), fill_value, dtype if dtype is not None else leaf_dtype(x)), tree
-    )
 
 
 def tree_cast(tree: Any, dtype: Any) -> Any:

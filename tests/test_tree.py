@@ -1,4 +1,4 @@
-"""Pytree helpers: global_norm, zeros-like, and the path-aware structure check."""
+"""Pytree helpers: global_norm and the path-aware structure check."""
 
 import jax
 import jax.numpy as jnp
@@ -39,15 +39,6 @@ def test_global_norm_complex_and_empty():
     z = jnp.array([3 + 4j], jnp.complex64)
     assert float(global_norm({"z": z})) == pytest.approx(5.0)
     assert float(global_norm({})) == 0.0
-
-
-def test_tree_zeros_like_explicit_dtype_and_abstract_leaves():
-    tree = {"a": jax.ShapeDtypeStruct((2, 3), jnp.bfloat16), "b": jnp.ones(4, jnp.float32)}
-    zeros = _tree.tree_zeros_like(tree)
-    assert zeros["a"].shape == (2, 3) and zeros["a"].dtype == jnp.bfloat16
-    assert _tree.tree_zeros_like(tree, jnp.float32)["a"].dtype == jnp.float32
-    abstract = jax.eval_shape(lambda t: _tree.tree_zeros_like(t, jnp.float64), tree)
-    assert abstract["b"] == jax.ShapeDtypeStruct((4,), jnp.float64)
 
 
 def test_check_same_structure_messages():

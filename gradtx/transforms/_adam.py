@@ -11,7 +11,6 @@ from gradtx import _checks
 from gradtx import _numerics as c
 from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
-from gradtx._tree import tree_zeros_like
 
 
 class ScaleByAdamState(NamedTuple):
@@ -330,9 +329,9 @@ def scale_by_amsgrad(
     def init_fn(params: Params) -> ScaleByAmsgradState:
         return ScaleByAmsgradState(
             count=zero_count(),
-            mu=tree_zeros_like(params, mu_dtype),
-            nu=tree_zeros_like(params),
-            nu_max=tree_zeros_like(params),
+            mu=m.state_zeros(params, mu_dtype),
+            nu=m.state_zeros(params),
+            nu_max=m.state_zeros(params),
         )
 
     def update_fn(

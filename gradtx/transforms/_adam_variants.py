@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as c
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
-from gradtx._tree import tree_full_like, tree_zeros_like
 from gradtx.transforms._adam import ScaleByAdamState
 
 
@@ -64,7 +63,7 @@ def scale_by_belief(
     _checks.check_non_negative("eps_root", eps_root, where=where)
 
     def init_fn(params: Params) -> ScaleByBeliefState:
-        return ScaleByBeliefState(count=zero_count(), mu=tree_zeros_like(params), nu=tree_zeros_like(params))
+        return ScaleByBeliefState(count=zero_count(), mu=c.state_zeros(params), nu=c.state_zeros(params))
 
     def update_fn(
         updates: Updates, state: ScaleByBeliefState, params: Params | None = None, **extra_args: Any
@@ -137,8 +136,8 @@ def scale_by_yogi(
     def init_fn(params: Params) -> Any:
         return ScaleByAdamState(
             count=zero_count(),
-            mu=tree_full_like(params, initial_accumulator_value),
-            nu=tree_full_like(params, initial_accumulator_value),
+            mu=c.state_full(params, initial_accumulator_value),
+            nu=c.state_full(params, initial_accumulator_value),
         )
 
     def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args: Any) -> tuple[Updates, Any]:
@@ -222,7 +221,7 @@ def scale_by_adan(
     _checks.check_non_negative("eps_root", eps_root, where=where)
 
     def init_fn(params: Params) -> ScaleByAdanState:
-        z = lambda: tree_zeros_like(params)
+        z = lambda: c.state_zeros(params)
         return ScaleByAdanState(m=z(), v=z(), n=z(), g=z(), t=zero_count())
 
     def update_fn(

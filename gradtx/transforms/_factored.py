@@ -14,7 +14,7 @@ from gradtx import _checks, _tree
 from gradtx import _numerics as c
 from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, OptState, Params, Updates, init_empty_state, safe_increment, zero_count
-from gradtx._tree import leaf_dtype, tree_zeros_like
+from gradtx._tree import leaf_dtype
 
 
 class FactoredState(NamedTuple):
@@ -106,23 +106,19 @@ def scale_by_factored_rms(
         def placeholder(p: Any) -> jax.Array:
             return jnp.zeros((1,), _tree.leaf_dtype(p))
 
+        # The row (column) statistic is the param with its column (row) dim reduced away, so it
+        # takes the param's sharding with that dim's spec entry dropped.
         def rows(p: Any) -> jax.Array:
             dims = _factored_dims(tuple(jnp.shape(p)), factored, min_dim_size_to_factor)
-            if dims is None:
-                return placeholder(p)
-            shape = tuple(s for i, s in enumerate(jnp.shape(p)) if i != dims[1])
-            return jnp.zeros(shape, _tree.leaf_dtype(p))
+            return placeholder(p) if dims is None else m.state_leaf(p, drop_axes=(dims[1],))
 
         def cols(p: Any) -> jax.Array:
             dims = _factored_dims(tuple(jnp.shape(p)), factored, min_dim_size_to_factor)
-            if dims is None:
-                return placeholder(p)
-            shape = tuple(s for i, s in enumerate(jnp.shape(p)) if i != dims[0])
-            return jnp.zeros(shape, _tree.leaf_dtype(p))
+            return placeholder(p) if dims is None else m.state_leaf(p, drop_axes=(dims[0],))
 
         def full(p: Any) -> jax.Array:
             dims = _factored_dims(tuple(jnp.shape(p)), factored, min_dim_size_to_factor)
-            return jnp.zeros(jnp.shape(p), _tree.leaf_dtype(p)) if dims is None else placeholder(p)
+            return m.state_leaf(p) if dims is None else placeholder(p)
 
         return FactoredState(
             count=zero_count(),
@@ -275,10 +271,11 @@ class ScaleBySM3State(NamedTuple):
 
 
 def _sm3_accumulators(p: Any) -> list[jax.Array]:
-    shape, dtype = tuple(jnp.shape(p)), leaf_dtype(p)
-    if not shape:  # a scalar leaf keeps one scalar accumulator
-        return [jnp.zeros([], dtype)]
-    return [jnp.zeros((n,), dtype) for n in shape]
+    ndim = len(jnp.shape(p))
+    if not ndim:  # a scalar leaf keeps one scalar accumulator
+        return [m.state_leaf(p)]
+    # Accumulator i keeps dim i of the param (and that dim's sharding), every other dim reduced.
+    return [m.state_leaf(p, drop_axes=tuple(j for j in range(ndim) if j != i)) for i in range(ndim)]
 
 
 def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTransformation:
@@ -320,7 +317,7 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
             if jnp.issubdtype(leaf_dtype(leaf), jnp.complexfloating):
                 raise ValueError(f"{where} does not support complex params.")
         mu = jax.tree.map(_sm3_accumulators, params)
-        return ScaleBySM3State(mu=mu, nu=tree_zeros_like(params))
+        return ScaleBySM3State(mu=mu, nu=m.state_zeros(params))
 
     def update_fn(
         updates: Updates, state: ScaleBySM3State, params: Params | None = None, **extra_args: Any

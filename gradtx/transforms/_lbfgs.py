@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
+from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
 from gradtx.transforms import _tree_math as tm
 
@@ -115,14 +116,11 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
 
     def init_fn(params: Params) -> ScaleByLBFGSState:
         dtype = tm.real_dtype(params)
-        stacked = jax.tree.map(
-            lambda p: jnp.zeros((memory_size, *jnp.shape(p)), _tree.leaf_dtype(p)),
-            params,
-        )
+        stacked = jax.tree.map(lambda p: m.state_leaf(p, lead_shape=(memory_size,)), params)
         return ScaleByLBFGSState(
             count=zero_count(),
-            params=_tree.tree_zeros_like(params),
-            updates=_tree.tree_zeros_like(params),
+            params=m.state_zeros(params),
+            updates=m.state_zeros(params),
             diff_params_memory=stacked,
             diff_updates_memory=stacked,
             weights_memory=jnp.zeros((memory_size,), dtype),

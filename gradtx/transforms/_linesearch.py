@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
+from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, OptState, Params, Updates
 from gradtx.transforms import _tree_math as tm
 
@@ -218,7 +219,7 @@ def scale_by_backtracking_linesearch(
         return ScaleByBacktrackingLinesearchState(
             learning_rate=jnp.ones([], dtype),
             value=jnp.full([], jnp.inf, dtype),
-            grad=_tree.tree_zeros_like(params) if store_grad else None,
+            grad=m.state_zeros(params) if store_grad else None,
             info=BacktrackingLinesearchInfo(jnp.zeros([], jnp.int32), jnp.full([], jnp.inf, dtype)),
         )
 
@@ -259,7 +260,7 @@ def scale_by_backtracking_linesearch(
 
         first_guess = jnp.minimum(grow * state.learning_rate.astype(dtype), eta_max)
         search = _BacktrackingSearch(
-            first_guess, value, _tree.tree_zeros_like(w), jnp.full([], jnp.inf, dtype), jnp.zeros([], jnp.int32)
+            first_guess, value, m.state_zeros(w), jnp.full([], jnp.inf, dtype), jnp.zeros([], jnp.int32)
         )
         search = jax.lax.while_loop(cond_fn, body_fn, search)
         eta = jnp.where(jnp.isinf(search.decrease_error), jnp.zeros([], dtype), search.learning_rate)

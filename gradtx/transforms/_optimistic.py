@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as c
 from gradtx._base import GradientTransformation, Params, Updates
-from gradtx._tree import tree_zeros_like
 
 __all__ = ["ScaleByOptimisticGradientState", "scale_by_optimistic_gradient"]
 
@@ -49,9 +48,7 @@ def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0) -> GradientT
     _checks.check_non_negative("beta", beta, where=where)
 
     def init_fn(params: Params) -> ScaleByOptimisticGradientState:
-        return ScaleByOptimisticGradientState(
-            is_initial_step=jnp.array(True), previous_gradient=tree_zeros_like(params)
-        )
+        return ScaleByOptimisticGradientState(is_initial_step=jnp.array(True), previous_gradient=c.state_zeros(params))
 
     def update_fn(
         updates: Updates, state: ScaleByOptimisticGradientState, params: Params | None = None, **extra_args: Any

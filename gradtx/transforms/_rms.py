@@ -11,7 +11,6 @@ from gradtx import _checks
 from gradtx import _numerics as c
 from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
-from gradtx._tree import tree_zeros_like
 
 
 class ScaleByRmsState(NamedTuple):
@@ -242,7 +241,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
     _checks.check_non_negative("eps", eps, where=where)
 
     def init_fn(params: Params) -> ScaleByAdaDeltaState:
-        return ScaleByAdaDeltaState(e_g=tree_zeros_like(params), e_x=tree_zeros_like(params))
+        return ScaleByAdaDeltaState(e_g=m.state_zeros(params), e_x=m.state_zeros(params))
 
     def update_fn(
         updates: Updates, state: ScaleByAdaDeltaState, params: Params | None = None, **extra_args: Any

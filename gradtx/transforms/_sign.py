@@ -19,7 +19,6 @@ from gradtx._base import (
     safe_increment,
     zero_count,
 )
-from gradtx._tree import tree_full_like, tree_zeros_like
 
 
 class ScaleByLionState(NamedTuple):
@@ -186,7 +185,7 @@ def scale_by_rprop(
     _checks.check_in_range("max_step_size", max_step_size, low if low is not None else 0.0, None, where=where)
 
     def init_fn(params: Params) -> ScaleByRpropState:
-        return ScaleByRpropState(step_sizes=tree_full_like(params, learning_rate), prev_updates=tree_zeros_like(params))
+        return ScaleByRpropState(step_sizes=m.state_full(params, learning_rate), prev_updates=m.state_zeros(params))
 
     def update_fn(
         updates: Updates, state: ScaleByRpropState, params: Params | None = None, **extra_args: Any

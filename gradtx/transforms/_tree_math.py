@@ -49,8 +49,23 @@ def vdot(x: Any, y: Any) -> jax.Array:
         a, b = jnp.asarray(a).astype(dtype), jnp.asarray(b).astype(dtype)
         if jnp.issubdtype(dtype, jnp.complexfloating):
             a = jnp.conj(a)
-        total = total + jnp.tensordot(a, b, a.ndim, precision=jax.lax.Precision.HIGHEST)
+        total = total + jnp.tensordot(
+            a, b, a.ndim, precision=jax.lax.Precision.HIGHEST, out_sharding=_scalar_sharding(a, b)
+        )
     return total
+
+
+def _scalar_sharding(*arrays: jax.Array) -> Any:
+    """A replicated scalar sharding when an operand's type is sharded (explicit sharding mode), else ``None``.
+
+    A full contraction over sharded dims is ambiguous to explicit-mode type rules, which then ask
+    for the output's sharding; elsewhere (an ``Auto`` mesh, one device) XLA places it.
+    """
+    for x in arrays:
+        sharding = jax.typeof(x).sharding
+        if any(s is not None for s in sharding.spec):
+            return jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
+    return None
 
 
 def real_vdot(x: Any, y: Any, dtype: Any) -> jax.Array:

@@ -20,7 +20,7 @@ from gradtx._base import (
     safe_increment,
     zero_count,
 )
-from gradtx._tree import leaf_dtype, tree_zeros_like
+from gradtx._tree import leaf_dtype
 from gradtx.transforms._weight_decay import add_scaled_params
 
 
@@ -145,7 +145,7 @@ def scale_by_novograd(
 
     def init_fn(params: Params) -> ScaleByNovogradState:
         nu = jax.tree.map(lambda p: jnp.zeros([], leaf_dtype(p)), params)
-        return ScaleByNovogradState(count=zero_count(), mu=tree_zeros_like(params, mu_dtype), nu=nu)
+        return ScaleByNovogradState(count=zero_count(), mu=m.state_zeros(params, mu_dtype), nu=nu)
 
     def update_fn(
         updates: Updates, state: ScaleByNovogradState, params: Params | None = None, **extra_args: Any

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks, _tree
+from gradtx import _checks
+from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, Params, Updates
 from gradtx.transforms import _tree_math as tm
 from gradtx.transforms._linesearch import as_finite_error, check_bool, check_steps, linesearch_inputs
@@ -176,7 +177,7 @@ def scale_by_zoom_linesearch(
         return ScaleByZoomLinesearchState(
             learning_rate=jnp.ones([], dtype),
             value=inf,
-            grad=_tree.tree_zeros_like(params),
+            grad=m.state_zeros(params),
             info=ZoomLinesearchInfo(jnp.zeros([], jnp.int32), inf, inf),
         )
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jax.core import Tracer
 
 from gradtx import _checks, _tree
+from gradtx import _numerics as m
 from gradtx._base import (
     GradientTransformation,
     OptState,
@@ -212,12 +213,12 @@ class MultiSteps:
     def init(self, params: Params) -> MultiStepsState:
         """The initial :class:`MultiStepsState`: zero counters and a zero accumulator."""
         gradient_step = zero_count()
-        _, skip_state = self._should_skip_update_fn(_tree.tree_zeros_like(params), gradient_step, params)
+        _, skip_state = self._should_skip_update_fn(m.state_zeros(params), gradient_step, params)
         return MultiStepsState(
             mini_step=zero_count(),
             gradient_step=gradient_step,
             inner_opt_state=self._opt.init(params),
-            acc_grads=_tree.tree_zeros_like(params, self._accumulator_dtype),
+            acc_grads=m.state_zeros(params, self._accumulator_dtype),
             skip_state=skip_state,
         )
 
@@ -259,8 +260,10 @@ class MultiSteps:
             )
             return new_updates, new_inner
 
+        # The skip and hold branches return zeros of the inner updates' exact type: `zeros_like`
+        # of the abstract value keeps its sharding too (explicit mode), which `lax.switch` checks.
         out_shape = jax.eval_shape(lambda: inner_update()[0])
-        zero_out = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape)
+        zero_out = jax.tree.map(jnp.zeros_like, out_shape)
 
         def emit(_: Any) -> tuple[Updates, MultiStepsState]:
             new_updates, new_inner = inner_update()
@@ -331,7 +334,7 @@ def apply_every(k: int = 1) -> GradientTransformation:
         _checks.check_int("k", k, where=where, low=1)
 
     def init_fn(params: Params) -> ApplyEvery:
-        return ApplyEvery(count=zero_count(), grad_acc=_tree.tree_zeros_like(params))
+        return ApplyEvery(count=zero_count(), grad_acc=m.state_zeros(params))
 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any

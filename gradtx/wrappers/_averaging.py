@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
+from gradtx import _numerics as m
 from gradtx._base import GradientTransformation, OptState, Params, ScalarOrSchedule, Updates, safe_increment, zero_count
 
 __all__ = ["EmaParamsState", "averaged_params", "ema_params", "incremental_update", "periodic_update"]
@@ -66,7 +67,7 @@ def ema_params(decay: ScalarOrSchedule = 0.999, *, accumulator_dtype: Any = None
         def copy(p: Any) -> jax.Array:
             dtype = acc_dtype if acc_dtype is not None else _tree.leaf_dtype(p)
             if isinstance(p, jax.ShapeDtypeStruct):
-                return jnp.zeros(p.shape, dtype)
+                return m.state_leaf(p, 0, dtype)
             return jnp.asarray(p).astype(dtype)
 
         return EmaParamsState(count=zero_count(), ema=jax.tree.map(copy, params))

@@ -17,7 +17,6 @@ from gradtx._base import (
     safe_increment,
     zero_count,
 )
-from gradtx._tree import tree_zeros_like
 
 __all__ = [
     "ConditionFn",
@@ -81,7 +80,8 @@ def _run_if(
         return new_updates, new_state
 
     def skip(_: Any) -> tuple[Updates, Any]:
-        out = tree_zeros_like(updates) if zero_when_skipped else updates
+        # Zeros like the actual updates keep their sharding type, which `lax.cond` compares.
+        out = jax.tree.map(jnp.zeros_like, updates) if zero_when_skipped else updates
         return out, inner_state
 
     return jax.lax.cond(condition.astype(jnp.bool_), run, skip, None)

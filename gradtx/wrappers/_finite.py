@@ -17,7 +17,6 @@ from gradtx._base import (
     safe_increment,
     zero_count,
 )
-from gradtx._tree import tree_zeros_like
 
 __all__ = ["ApplyIfFiniteState", "ZeroNansState", "all_finite", "apply_if_finite", "zero_nans"]
 
@@ -109,7 +108,8 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
 
         def skip(operands: Any) -> Any:
             u, s = operands
-            return tree_zeros_like(u), s
+            # Zeros like the actual updates keep their sharding type, which `lax.cond` compares.
+            return jax.tree.map(jnp.zeros_like, u), s
 
         accept = jnp.logical_or(isfinite, notfinite_count > max_consecutive_errors)
         new_updates, new_inner = jax.lax.cond(accept, apply, skip, (updates, state.inner_state))

@@ -1,0 +1,159 @@
+"""Placement-true optimizer state: every leaf is made like its param and keeps its type.
+
+Runs each optimizer of the registry on a ``("data", "model") = (4, 2)`` mesh of the 8 CPU
+devices, in explicit sharding mode (``AxisType.Explicit`` under ``jax.set_mesh``) and with
+classic ``jax.jit`` shardings (``NamedSharding`` on an ``Auto`` mesh). Params mix a
+row-sharded matrix, a column-sharded matrix and a replicated vector.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+import gradtx
+from tests.support.registry import REGISTRY
+
+AXES = ("data", "model")
+SPECS = {"rows": P("data", None), "cols": P(None, "model"), "bias": P()}
+SHAPES = {"rows": (8, 4), "cols": (8, 4), "bias": (4,)}
+MODES = ("explicit", "auto")
+
+
+@functools.cache
+def _mesh(mode: str) -> jax.sharding.Mesh:
+    kind = AxisType.Explicit if mode == "explicit" else AxisType.Auto
+    return jax.make_mesh((4, 2), AXES, axis_types=(kind, kind))
+
+
+def _shardings(mode: str) -> dict[str, NamedSharding]:
+    return {k: NamedSharding(_mesh(mode), spec) for k, spec in SPECS.items()}
+
+
+def _values(seed: float) -> dict[str, np.ndarray]:
+    # Deterministic, distinct entries (float32: a dtype drift of the state would show).
+    return {
+        k: (seed + np.arange(np.prod(s), dtype=np.float32).reshape(s) / 7.0).astype(np.float32)
+        for k, s in SHAPES.items()
+    }
+
+
+def _placed(mode: str, seed: float) -> dict[str, jax.Array]:
+    shardings = _shardings(mode)
+    return {k: jax.device_put(v, shardings[k]) for k, v in _values(seed).items()}
+
+
+def _abstract(mode: str) -> dict[str, jax.ShapeDtypeStruct]:
+    shardings = _shardings(mode)
+    return {k: jax.ShapeDtypeStruct(SHAPES[k], jnp.float32, sharding=shardings[k]) for k in SHAPES}
+
+
+def _param_of(path: tuple[Any, ...]) -> str | None:
+    """The param a state leaf belongs to: the last dict key on its path that names a param."""
+    names = [k.key for k in path if isinstance(k, jax.tree_util.DictKey) and k.key in SHAPES]
+    return names[-1] if names else None
+
+
+def _expected_spec(shape: tuple[int, ...], name: str | None) -> P | None:
+    """The spec a state leaf of ``shape`` must have, from its relation to its param.
+
+    Same shape: the param's spec; one more leading dim (a history): ``None`` then the param's
+    spec; fewer dims (factored statistics): the param's spec without the reduced dims. ``None``
+    means replicated (counters, per-leaf scalars, placeholders).
+    """
+    if name is None:
+        return None
+    pshape = SHAPES[name]
+    spec = tuple(SPECS[name]) + (None,) * (len(pshape) - len(SPECS[name]))
+    if shape == pshape:
+        return P(*spec)
+    if len(shape) == len(pshape) + 1 and shape[1:] == pshape:
+        return P(None, *spec)
+    if 0 < len(shape) < len(pshape):
+        # The dims kept are those whose sizes appear in order (sizes 8 and 4 are distinct here).
+        kept, i = [], 0
+        for d, n in enumerate(pshape):
+            if i < len(shape) and shape[i] == n:
+                kept.append(d)
+                i += 1
+        if i == len(shape):
+            return P(*(spec[d] for d in kept))
+    return None
+
+
+def _check_placement(state: Any, mode: str, *, where: str) -> None:
+    mesh = _mesh(mode)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        if not isinstance(leaf, jax.Array):
+            continue
+        name = _param_of(path)
+        spec = _expected_spec(leaf.shape, name)
+        label = f"{where}: state{jax.tree_util.keystr(path)} {leaf.dtype}{list(leaf.shape)}"
+        if spec is None or all(s is None for s in spec):
+            assert leaf.sharding.is_fully_replicated, f"{label} is not replicated: {leaf.sharding}"
+        else:
+            want = NamedSharding(mesh, spec)
+            assert leaf.sharding.is_equivalent_to(want, leaf.ndim), f"{label}: {leaf.sharding} is not {want}"
+
+
+def _types(tree: Any) -> Any:
+    return jax.tree.map(jax.typeof, tree)
+
+
+def _param_leaf_types(tree: Any) -> dict[str, Any]:
+    """``jax.typeof`` of the per-parameter state leaves (those under a param's key), by path."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {jax.tree_util.keystr(path): jax.typeof(x) for path, x in leaves if _param_of(path) is not None}
+
+
+def _specs_of(tree: Any) -> Any:
+    """Each leaf's partition spec without trailing ``None``s; ``()`` when replicated or unknown."""
+
+    def spec(x: Any) -> tuple[Any, ...]:
+        entries = list(x.sharding.spec) if isinstance(x.sharding, NamedSharding) else []
+        while entries and entries[-1] is None:
+            entries.pop()
+        return tuple(entries)
+
+    return jax.tree.map(spec, tree)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("entry", REGISTRY, ids=[e.name for e in REGISTRY])
+def test_state_is_placed_like_params_and_keeps_its_type(entry, mode):
+    tx = entry.build()
+    mesh = _mesh(mode)
+    traces = []
+
+    def step(params, state, grads):
+        traces.append(None)
+        updates, state = tx.update(grads, state, params)
+        return gradtx.apply_updates(params, updates), state
+
+    with jax.set_mesh(mesh):
+        params, grads = _placed(mode, 1.0), _placed(mode, -0.5)
+        eager = tx.init(params)
+        _check_placement(eager, mode, where=f"{entry.name} eager init")
+        state = jax.jit(tx.init)(params)
+        _check_placement(state, mode, where=f"{entry.name} jitted init")
+        jstep = jax.jit(step)
+        new_params, new_state = jstep(params, state, grads)
+        new_params, new_state = jstep(new_params, new_state, grads)
+        assert len(traces) == 1, f"{entry.name}: the jitted step was traced {len(traces)} times"
+        _check_placement(new_state, mode, where=f"{entry.name} after two steps")
+        if mode == "explicit":
+            # The state's type (shape, dtype and sharding) is the same at init and after updates,
+            # and the same whether init ran eagerly, jitted, or abstractly.
+            assert _types(new_state) == _types(state)
+            # Eager init agrees on every per-parameter leaf (a user-given leaf such as noisy_sgd's
+            # PRNG key keeps the type it was made with).
+            assert _param_leaf_types(eager) == _param_leaf_types(state)
+            abstract = jax.eval_shape(tx.init, _abstract(mode))
+            assert _specs_of(abstract) == _specs_of(state)
