@@ -29,6 +29,15 @@ def adabelief(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.adabelief(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.1111, 0.1111]
+
     References:
       Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed Gradients",
       https://arxiv.org/abs/2010.07468, 2020.
@@ -62,6 +71,15 @@ def adan(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.adan(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.1, 0.1]
+
     References:
       Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep Models",
       https://arxiv.org/abs/2208.06677, 2022.
@@ -82,6 +100,15 @@ def yogi(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: A
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.yogi(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.0996, 0.0996]
 
     References:
       Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS, 2018.

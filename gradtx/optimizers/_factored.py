@@ -51,6 +51,18 @@ def adafactor(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax, jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.ones((256, 128))}
+      >>> tx = gradtx.adafactor(learning_rate=1e-2)
+      >>> state = tx.init(params)
+      >>> factored = state[0]  # the 256 x 128 second moment is kept as two vectors
+      >>> factored.v_row["w"].shape, factored.v_col["w"].shape
+      ((128,), (256,))
+      >>> updates, state = tx.update({"w": jnp.full((256, 128), 0.1)}, state, params)
+      >>> updates["w"].shape
+      (256, 128)
+
     References:
       Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
       https://arxiv.org/abs/1804.04235, 2018.
@@ -89,6 +101,15 @@ def sm3(learning_rate: ScalarOrSchedule, momentum: Any = 0.9) -> GradientTransfo
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.sm3(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.01, 0.01]
 
     References:
       Anil et al., "Memory-Efficient Adaptive Optimization", https://arxiv.org/abs/1901.11150, 2019.

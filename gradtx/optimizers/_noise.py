@@ -27,6 +27,15 @@ def noisy_sgd(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.noisy_sgd(learning_rate=0.1, eta=0.01, key=0)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> updates["w"].shape  # -lr * (g + noise), the noise's variance eta / (1 + t) ** gamma
+      (2,)
+
     References:
       Neelakantan et al., "Adding Gradient Noise Improves Learning for Very Deep Networks",
       https://arxiv.org/abs/1511.06807, 2015.

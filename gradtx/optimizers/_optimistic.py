@@ -24,6 +24,15 @@ def optimistic_gradient_descent(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.optimistic_gradient_descent(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.05, 0.05]
+
     References:
       Mokhtari et al., "A Unified Analysis of Extra-gradient and Optimistic Gradient Methods for Saddle
       Point Problems: Proximal Point Approach", https://arxiv.org/abs/1901.08511, 2019.
@@ -57,6 +66,15 @@ def optimistic_adam(
 
     Raises:
       ValueError: when ``learning_rate`` is a schedule, or ``learning_rate``/``optimism`` are negative.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.optimistic_adam(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.1474, 0.1474]
 
     References:
       Daskalakis et al., "Training GANs with Optimism", https://arxiv.org/abs/1711.00141, 2018.
@@ -97,6 +115,15 @@ def optimistic_adam_v2(
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.optimistic_adam_v2(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.1474, 0.1474]
 
     References:
       Daskalakis et al., "Training GANs with Optimism", https://arxiv.org/abs/1711.00141, 2018.

@@ -34,6 +34,15 @@ def lion(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.lion(learning_rate=0.1, weight_decay=0.0)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # every coordinate moves by exactly lr
+      [-0.1, 0.1]
+
     References:
       Chen et al., "Symbolic Discovery of Optimization Algorithms", https://arxiv.org/abs/2302.06675, 2023.
     """
@@ -54,6 +63,15 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
 
     Returns:
       A :class:`~gradtx.GradientTransformation` (state: ``(EmptyState(), lr state)``).
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.sign_sgd(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.1, 0.1]
 
     References:
       Bernstein et al., "signSGD: Compressed Optimisation for Non-Convex Problems",
@@ -76,6 +94,15 @@ def signum(learning_rate: ScalarOrSchedule, beta: Any = 0.9, accumulator_dtype: 
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.signum(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.1, 0.1]
 
     References:
       Bernstein et al., "signSGD: Compressed Optimisation for Non-Convex Problems",
@@ -104,6 +131,15 @@ def rprop(
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.rprop(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # the first step is -lr * sign(g)
+      [-0.1, 0.1]
 
     References:
       Riedmiller and Braun, "A Direct Adaptive Method for Faster Backpropagation Learning: The RPROP

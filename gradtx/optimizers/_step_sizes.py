@@ -30,6 +30,15 @@ def polyak_sgd(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.polyak_sgd(max_learning_rate=1.0)
+      >>> updates, state = tx.update(params, tx.init(params), params, value=jnp.asarray(2.5))
+      >>> updates["w"]  # the step (f - f_min) / |g|^2 = 0.5 along -g
+      Array([-0.5,  1. ], dtype=float32)
+
     References:
       Loizou et al., "Stochastic Polyak Step-size for SGD: An Adaptive Learning Rate for Fast Convergence",
       https://arxiv.org/abs/2002.10542, 2021.

@@ -40,6 +40,15 @@ def lamb(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.lamb(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # the Adam step rescaled by |w| / |step| per leaf
+      [-0.1581, 0.1581]
+
     References:
       You et al., "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes",
       https://arxiv.org/abs/1904.00962, 2019.
@@ -77,6 +86,15 @@ def lars(
     Returns:
       A :class:`~gradtx.GradientTransformation`.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.lars(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.0002, 0.0002]
+
     References:
       You et al., "Large Batch Training of Convolutional Networks", https://arxiv.org/abs/1708.03888, 2017.
     """
@@ -107,6 +125,15 @@ def novograd(
     Returns:
       A :class:`~gradtx.GradientTransformation`; ``update`` needs ``params``.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.novograd(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.0707, 0.0707]
+
     References:
       Ginsburg et al., "Stochastic Gradient Methods with Layer-wise Adaptive Moments for Training of
       Deep Networks", https://arxiv.org/abs/1905.11286, 2019.
@@ -134,6 +161,15 @@ def fromage(learning_rate: ScalarOrSchedule, min_norm: Any = 1e-6) -> GradientTr
 
     Raises:
       ValueError: when ``min_norm`` is negative.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.fromage(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.1623, 0.1673]
 
     References:
       Bernstein et al., "On the distance between two neural networks and the stability of learning",
