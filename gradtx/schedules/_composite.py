@@ -59,6 +59,12 @@ def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: int
 
     Raises:
       ValueError: when ``warmup_steps <= 0``.
+
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.warmup_constant_schedule(init_value=0.0, peak_value=1.0, warmup_steps=10)
+      >>> [round(float(schedule(t)), 4) for t in (0, 5, 10, 1000)]
+      [0.0, 0.5, 1.0, 1.0]
     """
     where = "warmup_constant_schedule"
     _check_values(where, init_value=init_value, peak_value=peak_value)
@@ -160,6 +166,12 @@ def warmup_exponential_decay_schedule(
 
     Raises:
       ValueError: on a negative ``warmup_steps`` or the errors of :func:`exponential_decay`.
+
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.warmup_exponential_decay_schedule(0.0, 1.0, 10, transition_steps=10, decay_rate=0.5)
+      >>> [round(float(schedule(t)), 4) for t in (0, 10, 20, 30)]
+      [0.0, 1.0, 0.5, 0.25]
     """
     where = "warmup_exponential_decay_schedule"
     _check_values(where, init_value=init_value, peak_value=peak_value)
@@ -205,6 +217,12 @@ def cosine_onecycle_schedule(
     Raises:
       ValueError: when ``transition_steps <= 0``, ``pct_start`` is outside (0, 1) or a factor is <= 0.
 
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.cosine_onecycle_schedule(transition_steps=100, peak_value=1.0)
+      >>> [round(float(schedule(t)), 4) for t in (0, 30, 100)]  # peak / 25, peak at 30%, peak / 25 / 1e4
+      [0.04, 1.0, 0.0]
+
     References:
       Smith & Topin, "Super-Convergence: Very Fast Training of Neural Networks Using Large
       Learning Rates", https://arxiv.org/abs/1708.07120, 2017.
@@ -243,6 +261,12 @@ def cosine_onecycle_momentum_schedule(
 
     Raises:
       ValueError: when ``transition_steps <= 0`` or ``pct_start`` is outside (0, 1).
+
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.cosine_onecycle_momentum_schedule(transition_steps=100)
+      >>> [round(float(schedule(t)), 4) for t in (0, 30, 100)]  # high, low at the lr's peak, high again
+      [0.95, 0.85, 0.95]
 
     References:
       Smith, "A disciplined approach to neural network hyper-parameters: Part 1",
@@ -292,6 +316,12 @@ def linear_onecycle_schedule(
     Raises:
       ValueError: when ``transition_steps <= 0``, a fraction is out of range or a factor is <= 0.
 
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.linear_onecycle_schedule(transition_steps=100, peak_value=1.0)
+      >>> [round(float(schedule(t)), 4) for t in (0, 15, 30, 85, 100)]
+      [0.04, 0.52, 1.0, 0.04, 0.0]
+
     References:
       Smith & Topin, "Super-Convergence: Very Fast Training of Neural Networks Using Large
       Learning Rates", https://arxiv.org/abs/1708.07120, 2017.
@@ -333,6 +363,12 @@ def linear_onecycle_momentum_schedule(
     Raises:
       ValueError: when ``transition_steps <= 0`` or a fraction is out of range.
 
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.linear_onecycle_momentum_schedule(transition_steps=100)
+      >>> [round(float(schedule(t)), 4) for t in (0, 30, 85, 100)]
+      [0.95, 0.85, 0.95, 0.95]
+
     References:
       Smith, "A disciplined approach to neural network hyper-parameters: Part 1",
       https://arxiv.org/abs/1803.09820, 2018.
@@ -357,6 +393,13 @@ def sgdr_schedule(cosine_kwargs: Iterable[dict[str, Any]]) -> Schedule:
 
     Raises:
       ValueError: when there is no cycle, or a cycle's arguments are invalid.
+
+    Examples:
+      >>> import gradtx
+      >>> cycle = dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=50)
+      >>> schedule = gradtx.sgdr_schedule([cycle, cycle])  # two warmup-cosine cycles of 50 steps
+      >>> [round(float(schedule(t)), 4) for t in (0, 5, 49, 50, 55)]
+      [0.0, 1.0, 0.0012, 0.0, 1.0]
 
     References:
       Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",
@@ -397,6 +440,12 @@ def cosine_restarts_schedule(init_value: Any, T_0: int, T_mult: float = 1, end_v
 
     Raises:
       ValueError: when ``T_0 <= 0`` or ``T_mult < 1``.
+
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.cosine_restarts_schedule(init_value=1.0, T_0=10, T_mult=2)
+      >>> [round(float(schedule(t)), 4) for t in (0, 5, 10, 20, 30)]  # restarts at 10 and 10 + 20
+      [1.0, 0.5, 1.0, 0.5, 1.0]
 
     References:
       Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",

@@ -88,6 +88,14 @@ class WrappedSchedule:
 
     Args:
       schedule_fn: the schedule; it is evaluated at the wrapped state's count.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> schedule = gradtx.WrappedSchedule(gradtx.linear_schedule(1.0, 0.0, transition_steps=4))
+      >>> state = schedule.init()
+      >>> state = schedule.update(state)
+      >>> float(schedule(state))  # the plain schedule at the wrapped count, 1
+      0.75
     """
 
     def __init__(self, schedule_fn: Callable[[Any], Any]):
@@ -330,5 +338,15 @@ def inject_stateful_hyperparams(
 
     Raises:
       ValueError: as :func:`inject_hyperparams`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.inject_stateful_hyperparams(gradtx.sgd)(learning_rate=gradtx.linear_schedule(1.0, 0.0, 4))
+      >>> params = {"w": jnp.array([1.0, 2.0])}
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(params, state, params)
+      >>> float(state.hyperparams["learning_rate"])  # the value used at the last step (t = 1)
+      0.75
     """
     return _make_injector(inner_factory, static_args, hyperparam_dtype, where="inject_stateful_hyperparams")

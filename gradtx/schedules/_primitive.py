@@ -136,6 +136,12 @@ def polynomial_schedule(
     Raises:
       ValueError: when ``transition_steps <= 0`` or ``transition_begin < 0`` (optax silently
         returns a constant or clamps instead).
+
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.polynomial_schedule(init_value=1.0, end_value=0.0, power=2, transition_steps=100)
+      >>> [round(float(schedule(t)), 4) for t in (0, 50, 100, 200)]  # (1 - t/100)^2, then 0
+      [1.0, 0.25, 0.0, 0.0]
     """
     where = "polynomial_schedule"
     for name, v in (("init_value", init_value), ("end_value", end_value), ("power", power)):
@@ -210,6 +216,12 @@ def piecewise_constant_schedule(init_value: Any, boundaries_and_scales: dict[int
 
     Raises:
       ValueError: on a negative boundary or a negative scale.
+
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.piecewise_constant_schedule(0.1, {100: 0.1, 200: 0.5})
+      >>> [round(float(schedule(t)), 4) for t in (0, 99, 100, 200)]  # x0.1 from step 100, then x0.5
+      [0.1, 0.1, 0.01, 0.005]
     """
     where = "piecewise_constant_schedule"
     _check_value("init_value", init_value, where=where)
@@ -257,6 +269,12 @@ def exponential_decay(
     Raises:
       ValueError: when ``transition_steps <= 0``, ``decay_rate <= 0`` or ``transition_begin < 0``
         (optax returns a constant for the first two and clamps the last).
+
+    Examples:
+      >>> import gradtx
+      >>> schedule = gradtx.exponential_decay(init_value=1.0, transition_steps=10, decay_rate=0.5)
+      >>> [round(float(schedule(t)), 4) for t in (0, 10, 15, 20)]
+      [1.0, 0.5, 0.3536, 0.25]
     """
     where = "exponential_decay"
     _check_value("init_value", init_value, where=where)
@@ -407,6 +425,14 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
     Raises:
       ValueError: when the lengths do not match, or a boundary is negative or out of order.
       TypeError: when a schedule is not callable.
+
+    Examples:
+      >>> import gradtx
+      >>> warmup = gradtx.linear_schedule(0.0, 1.0, transition_steps=10)
+      >>> decay = gradtx.cosine_decay_schedule(1.0, decay_steps=90)
+      >>> schedule = gradtx.join_schedules([warmup, decay], boundaries=[10])
+      >>> [round(float(schedule(t)), 4) for t in (0, 5, 10, 55, 100)]  # the second one sees t - 10
+      [0.0, 0.5, 1.0, 0.5, 0.0]
     """
     where = "join_schedules"
     schedules = list(schedules)
