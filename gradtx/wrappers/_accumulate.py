@@ -59,6 +59,15 @@ def skip_not_finite(updates: Updates, gradient_step: Any, params: Params | None)
     Returns:
       ``(should_skip, {"should_skip": should_skip, "num_not_finite": n})`` where ``n`` is the
       int32 number of non-finite entries over all leaves.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.MultiSteps(gradtx.sgd(0.1), every_k_schedule=2, should_skip_update_fn=gradtx.skip_not_finite)
+      >>> params = {"w": jnp.zeros(2)}
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.array([jnp.nan, 1.0])}, state, params)
+      >>> int(state.skip_state["num_not_finite"]), int(state.mini_step)  # the micro-step was dropped
+      (1, 0)
     """
     del gradient_step, params
     num_not_finite = jnp.zeros([], jnp.int32)
@@ -85,6 +94,13 @@ def skip_large_updates(
     Returns:
       ``(should_skip, {"should_skip": should_skip, "norm_squared": ||updates||^2})``; the
       squared norm is summed in at least float32.
+
+    Examples:
+      >>> import functools, jax.numpy as jnp, gradtx
+      >>> skip = functools.partial(gradtx.skip_large_updates, max_squared_norm=1.0)
+      >>> should_skip, info = skip({"w": jnp.array([3.0, 4.0])}, 0, None)
+      >>> bool(should_skip), float(info["norm_squared"])
+      (True, 25.0)
     """
     del gradient_step, params
     # A NaN threshold would skip every micro-step, silently.
@@ -328,6 +344,18 @@ def apply_every(k: int = 1) -> GradientTransformation:
 
     Raises:
       ValueError: when ``k < 1``.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.chain(gradtx.sgd(0.1), gradtx.apply_every(k=2))
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     print([round(float(u), 4) for u in updates["w"]])  # zeros, then the sum of the two steps
+      [0.0, 0.0]
+      [-0.1, 0.1]
     """
     where = "apply_every"
     if not isinstance(k, Tracer):

@@ -55,6 +55,15 @@ def ema_params(decay: ScalarOrSchedule = 0.999, *, accumulator_dtype: Any = None
     Raises:
       ValueError: when a constant ``decay`` lies outside ``[0, 1]``, or ``update`` gets no params.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.chain(gradtx.sgd(1.0), gradtx.ema_params(decay=0.9))
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> gradtx.averaged_params(state)["w"]  # 0.9 * w + 0.1 * (w - g)
+      Array([ 0.95, -1.95], dtype=float32)
+
     References:
       Polyak and Juditsky, "Acceleration of Stochastic Approximation by Averaging",
       https://doi.org/10.1137/0330046, 1992.
@@ -100,6 +109,15 @@ def averaged_params(opt_state: OptState) -> Params:
 
     Raises:
       ValueError: when ``opt_state`` holds no :class:`EmaParamsState`, or more than one.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.chain(gradtx.adam(0.1), gradtx.ema_params(decay=0.5))
+      >>> state = tx.init(params)
+      >>> gradtx.averaged_params(state)["w"]  # the average starts at the initial params
+      Array([ 1., -2.], dtype=float32)
     """
     found: list[EmaParamsState] = []
 
@@ -138,6 +156,12 @@ def incremental_update(new_tensors: Params, old_tensors: Params, step_size: Any)
     Raises:
       ValueError: when the trees differ in structure or shape (names the path).
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> online, target = {"w": jnp.array([1.0, 1.0])}, {"w": jnp.array([0.0, 2.0])}
+      >>> gradtx.incremental_update(online, target, step_size=0.25)["w"]
+      Array([0.25, 1.75], dtype=float32)
+
     References:
       Polyak and Juditsky, "Acceleration of Stochastic Approximation by Averaging",
       https://doi.org/10.1137/0330046, 1992.
@@ -169,6 +193,12 @@ def periodic_update(new_tensors: Params, old_tensors: Params, steps: Any, update
 
     Returns:
       The slow copy for the next step.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> online, target = {"w": jnp.ones(2)}, {"w": jnp.zeros(2)}
+      >>> gradtx.periodic_update(online, target, steps=10, update_period=5)["w"]  # 10 % 5 == 0: replaced
+      Array([1., 1.], dtype=float32)
 
     References:
       Mnih et al., "Human-level control through deep reinforcement learning",

@@ -105,6 +105,18 @@ def conditionally_transform(
 
     Raises:
       TypeError: when ``inner`` is not a transform or ``should_transform_fn`` is not callable.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.conditionally_transform(gradtx.scale(2.0), lambda step: step >= 1)
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     print(updates["w"])  # passed through at step 0, transformed from step 1
+      [ 0.5 -0.5]
+      [ 1. -1.]
     """
     where = "conditionally_transform"
     inner = as_gradient_transformation(inner, where=f"{where}: `inner`")
@@ -143,6 +155,18 @@ def conditionally_mask(
 
     Raises:
       TypeError: when ``inner`` is not a transform or ``should_transform_fn`` is not callable.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.conditionally_mask(gradtx.sgd(0.1), lambda step: step % 2 == 1)
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      ...     print([round(float(u), 4) for u in updates["w"]])  # zero at step 0, sgd at step 1
+      [0.0, 0.0]
+      [-0.05, 0.05]
     """
     where = "conditionally_mask"
     inner = as_gradient_transformation(inner, where=f"{where}: `inner`")

@@ -25,6 +25,11 @@ def all_finite(tree: Any) -> jax.Array:
     """A scalar bool: ``True`` iff every entry of every leaf is finite (no NaN, no +-Inf).
 
     An empty tree is finite.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> bool(gradtx.all_finite({"a": jnp.ones(2), "b": jnp.array([1.0, jnp.inf])}))
+      False
     """
     leaves = [jnp.asarray(x) for x in jax.tree.leaves(tree)]
     result = jnp.array(True)
@@ -141,6 +146,15 @@ def zero_nans() -> GradientTransformation:
 
     Returns:
       A :class:`GradientTransformation` with :class:`ZeroNansState`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.zero_nans()
+      >>> updates, state = tx.update({"w": jnp.array([jnp.nan, 0.5])}, tx.init(params), params)
+      >>> updates["w"], bool(state.found_nan["w"])
+      (Array([0. , 0.5], dtype=float32), True)
     """
 
     def init_fn(params: Params) -> ZeroNansState:

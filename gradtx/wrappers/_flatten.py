@@ -60,6 +60,17 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
 
     Raises:
       ValueError: when ``updates`` and ``params`` differ in structure (names the path).
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"a": jnp.ones(2), "b": jnp.ones((2, 2))}
+      >>> tx = gradtx.flatten(gradtx.adam(0.1))
+      >>> state = tx.init(params)
+      >>> state[0].mu.shape  # one vector for all six entries
+      (6,)
+      >>> updates, state = tx.update(params, state, params)
+      >>> updates["b"].shape
+      (2, 2)
     """
     inner = as_gradient_transformation(inner, where="flatten: `inner`")
 

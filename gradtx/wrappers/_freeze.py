@@ -62,6 +62,14 @@ def selective_transform(optimizer: Any, *, freeze_mask: Any) -> GradientTransfor
 
     Raises:
       ValueError: (in ``init``/``update``) when the mask's structure does not match the params.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"backbone": jnp.ones(2), "head": jnp.ones(2)}
+      >>> tx = gradtx.selective_transform(gradtx.adam(0.1), freeze_mask={"backbone": True, "head": False})
+      >>> updates, state = tx.update(params, tx.init(params), params)
+      >>> updates["backbone"], [round(float(u), 4) for u in updates["head"]]
+      (Array([0., 0.], dtype=float32), [-0.1, -0.1])
     """
 
     def labels(tree: Any) -> Any:

@@ -74,6 +74,19 @@ def lookahead(
       ValueError: when ``sync_period < 1`` or ``slow_step_size`` is outside ``[0, 1]``.
       TypeError: when ``update`` is called without :class:`LookaheadParams` params.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.lookahead(gradtx.sgd(0.1), sync_period=2, slow_step_size=0.5)
+      >>> lookahead_params = gradtx.LookaheadParams.init_synced(params)
+      >>> state = tx.init(lookahead_params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, lookahead_params)  # grads taken at .fast
+      ...     lookahead_params = gradtx.apply_updates(lookahead_params, updates)
+      >>> [round(float(u), 4) for u in lookahead_params.slow["w"]]  # halfway to the fast weights after 2 steps
+      [0.95, -1.95]
+
     References:
       Zhang et al., "Lookahead Optimizer: k steps forward, 1 step back", https://arxiv.org/abs/1907.08610, 2019.
     """

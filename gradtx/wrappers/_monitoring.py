@@ -48,6 +48,15 @@ def snapshot(measure_name: str, measure: Callable[[Updates], Any]) -> GradientTr
 
     Raises:
       TypeError: when ``measure_name`` is not a string or ``measure`` is not callable.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.chain(gradtx.snapshot("grad_norm", gradtx.global_norm), gradtx.clip_by_global_norm(0.1))
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> round(float(state[0].measurement["grad_norm"]), 4)  # measured before clipping
+      0.7071
     """
     where = "snapshot"
     if not isinstance(measure_name, str):
@@ -96,6 +105,21 @@ def monitor(measures: Mapping[str, Any]) -> GradientTransformation:
 
     Raises:
       TypeError: when ``measures`` is not a mapping of callables or transforms.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.chain(
+      ...     gradtx.adam(0.1),
+      ...     gradtx.monitor({
+      ...         "update_norm": gradtx.global_norm,
+      ...         "ema_norm": gradtx.measure_with_ema(gradtx.global_norm, decay=0.9),
+      ...     }),
+      ... )
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> {k: round(float(v), 4) for k, v in state[1].measurements.items()}
+      {'update_norm': 0.1414, 'ema_norm': 0.1414}
     """
     where = "monitor"
     if not isinstance(measures, Mapping):
@@ -169,6 +193,17 @@ def measure_with_ema(
     Raises:
       TypeError: when ``measure`` is not callable.
       ValueError: when ``decay`` lies outside ``[0, 1]``.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.monitor({"norm": gradtx.measure_with_ema(gradtx.global_norm, decay=0.9)})
+      >>> state = tx.init(params)
+      >>> for scale in (1.0, 3.0):
+      ...     updates, state = tx.update({"w": scale * jnp.array([3.0, 4.0])}, state, params)
+      >>> round(float(state.measurements["norm"]), 4)  # debiased EMA of 5 and 15
+      10.2632
     """
     _checks.check_callable("measure", measure, where="measure_with_ema")
     average = ema(decay, debias, accumulator_dtype)
