@@ -78,6 +78,9 @@ from gradtx.optimizers import sm3 as sm3
 from gradtx.optimizers import yogi as yogi
 from gradtx.precision import DynamicLossScale as DynamicLossScale
 from gradtx.precision import NoOpLossScale as NoOpLossScale
+from gradtx.precision import QuantizedArray as QuantizedArray
+from gradtx.precision import quantized_state as quantized_state
+from gradtx.precision import state_bytes_per_param as state_bytes_per_param
 from gradtx.schedules import InjectHyperparamsState as InjectHyperparamsState
 from gradtx.schedules import InjectStatefulHyperparamsState as InjectStatefulHyperparamsState
 from gradtx.schedules import WrappedSchedule as WrappedSchedule
