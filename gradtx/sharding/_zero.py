@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, Sharding
 
 from gradtx._base import GradientTransformation, apply_updates
@@ -26,8 +27,9 @@ class ZeroTrainStep(NamedTuple):
     Attributes:
       step: ``step(params, opt_state, batch) -> (params, opt_state, loss)``, jitted with these
         shardings; params and state are donated (their input buffers are reused).
-      init: ``init(params) -> (params, opt_state)``: the params placed on ``param_shardings``
-        and the state made directly in its sharded layout (no device holds it whole).
+      init: ``init(params) -> (params, opt_state)``: a copy of the params placed on
+        ``param_shardings`` (the caller's arrays survive the donating step) and the state made
+        directly in its sharded layout (no device holds it whole).
       param_shardings: where params live between steps (partitioned over the data axis at stage 3).
       state_shardings: where optimizer state lives between steps (``"pinned_host"`` when offloaded).
       grad_shardings: the gradients' constraint at stage 2, else ``None``.
@@ -190,9 +192,12 @@ def zero_train_step(
         donate_argnums=(0, 1) if donate else (),
     )
     make_state = jax.jit(tx.init, in_shardings=(stored,), out_shardings=opt_shardings)
+    copy = jax.jit(lambda p: jax.tree.map(jnp.copy, p), in_shardings=(stored,), out_shardings=stored)
 
     def init(params: Any) -> tuple[Any, Any]:
-        placed = jax.device_put(params, stored)
+        # A copy made by a jitted program: the step donates its inputs, and `device_put` may
+        # leave a shard sharing the caller's buffer (jax 0.10.2 on CPU even with may_alias=False).
+        placed = copy(jax.device_put(params, stored))
         return placed, make_state(placed)
 
     return ZeroTrainStep(jitted, init, stored, opt_shardings, grad_shardings, batch_sharding)
