@@ -109,6 +109,15 @@ def scale_by_adam(
       ValueError: when ``b1``/``b2`` lie outside ``[0, 1)`` or ``eps``/``eps_root`` are negative.
       TypeError: when ``mu_dtype``/``nu_dtype`` are not floating dtypes.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_adam()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # the first step is the sign, for any gradient scale
+      [1.0, -1.0]
+
     References:
       Kingma and Ba, "Adam: A Method for Stochastic Optimization", https://arxiv.org/abs/1412.6980, 2014.
       Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop, 2016.
@@ -160,6 +169,15 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
 
     Raises:
       ValueError: when ``b1``/``b2`` lie outside ``[0, 1)`` or ``eps`` is negative.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_adamax()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [1.0, -1.0]
 
     References:
       Kingma and Ba, "Adam: A Method for Stochastic Optimization" (section 7.1),
@@ -231,6 +249,15 @@ def scale_by_radam(
 
     Raises:
       ValueError: when ``b1``/``b2`` lie outside ``[0, 1)`` or ``eps``/``eps_root`` are negative.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_radam()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # the debiased momentum while rho_t < 5
+      [0.5, -0.5]
 
     References:
       Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond",
@@ -318,6 +345,15 @@ def scale_by_amsgrad(
     Raises:
       ValueError: when an argument lies outside its range.
       TypeError: when ``mu_dtype`` is not a floating dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_amsgrad()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [1.0, -1.0]
 
     References:
       Reddi et al., "On the Convergence of Adam and Beyond", https://arxiv.org/abs/1904.09237, 2018.

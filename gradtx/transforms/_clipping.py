@@ -30,6 +30,15 @@ def clip(max_delta: Any) -> GradientTransformation:
     Raises:
       ValueError: when ``max_delta`` is negative or NaN.
       TypeError: (while tracing) for complex or integer updates, naming the leaf.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.clip(max_delta=0.2)
+      >>> updates, state = tx.update({"w": jnp.array([0.5, -0.1])}, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [0.2, -0.1]
     """
     _checks.check_non_negative("max_delta", max_delta, where="clip")
 
@@ -127,7 +136,9 @@ def _unitwise_norm(x: jax.Array, axis: Any, *, name: str) -> jax.Array:
             f"adaptive_grad_clip: cannot choose unit-wise norm axes for {name} of shape {x.shape} "
             "(ranks up to 5 are known); pass `axis=`."
         )
-    return jnp.broadcast_to(jnp.sqrt(total), x.shape)
+    # Kept with size-1 dims, not broadcast to x's shape: a broadcast result would be unsharded,
+    # which explicit sharding mode refuses to mix with the sharded leaf in `jnp.where`.
+    return jnp.sqrt(total)
 
 
 def adaptive_grad_clip(
@@ -156,6 +167,15 @@ def adaptive_grad_clip(
     Raises:
       ValueError: when an argument is negative; at update time, without params, or for a leaf of
         rank above 5 with ``axis=None`` (naming the leaf).
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.adaptive_grad_clip(clipping=0.1)
+      >>> updates, state = tx.update({"w": jnp.array([30.0, 40.0])}, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # rescaled to norm 0.1 * |w| = 0.2236
+      [0.1342, 0.1789]
 
     References:
       Brock et al., "High-Performance Large-Scale Image Recognition Without Normalization",
@@ -230,6 +250,13 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
     Raises:
       ValueError: when a leaf has no batch axis, batch sizes differ, or ``l2_norm_clip`` is negative.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> per_example = {"w": jnp.array([[3.0, 4.0], [0.3, 0.4]])}  # two examples, norms 5 and 0.5
+      >>> summed, num_clipped = gradtx.per_example_global_norm_clip(per_example, l2_norm_clip=1.0)
+      >>> [round(float(g), 4) for g in summed["w"]], int(num_clipped)
+      ([0.9, 1.2], 1)
+
     References:
       Abadi et al., "Deep Learning with Differential Privacy", https://arxiv.org/abs/1607.00133, 2016.
     """
@@ -274,6 +301,13 @@ def per_example_layer_norm_clip(grads: Any, global_l2_norm_clip: Any, uniform: b
 
     Raises:
       ValueError: when a leaf has no batch axis, batch sizes differ, or the clip norm is negative.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> per_example = {"a": jnp.array([[3.0, 4.0], [0.3, 0.4]]), "b": jnp.array([[1.0], [1.0]])}
+      >>> summed, num_clipped = gradtx.per_example_layer_norm_clip(per_example, global_l2_norm_clip=1.0)
+      >>> [round(float(g), 4) for g in summed["a"]], {k: int(v) for k, v in num_clipped.items()}
+      ([0.7243, 0.9657], {'a': 1, 'b': 2})
 
     References:
       McMahan et al., "A General Approach to Adding Differential Privacy to Iterative Training

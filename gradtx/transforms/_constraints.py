@@ -26,6 +26,14 @@ def keep_params_nonnegative() -> GradientTransformation:
 
     Raises:
       ValueError: at update time, when called without params.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([0.1, 1.0])}
+      >>> tx = gradtx.keep_params_nonnegative()
+      >>> updates, _ = tx.update({"w": jnp.array([-0.5, -0.5])}, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # params + updates never goes below 0
+      [-0.1, -0.5]
     """
     where = "keep_params_nonnegative"
 

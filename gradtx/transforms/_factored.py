@@ -89,6 +89,14 @@ def scale_by_factored_rms(
     Raises:
       ValueError: when ``min_dim_size_to_factor < 1`` or ``epsilon``/``decay_rate`` are out of range.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.ones((256, 128)), "b": jnp.ones(3)}
+      >>> tx = gradtx.scale_by_factored_rms()
+      >>> state = tx.init(params)
+      >>> state.v_row["w"].shape, state.v_col["w"].shape, state.v["b"].shape  # factored for w, full for b
+      ((128,), (256,), (3,))
+
     References:
       Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
       https://arxiv.org/abs/1804.04235, 2018.
@@ -196,6 +204,15 @@ def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:
     Raises:
       ValueError: when ``min_scale`` is negative; (while tracing) when called without params.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_param_block_rms()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # times the RMS of w, sqrt(2.5)
+      [0.7906, -0.7906]
+
     References:
       Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
       https://arxiv.org/abs/1804.04235, 2018.
@@ -235,6 +252,15 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
 
     Raises:
       ValueError: when ``threshold`` is negative or NaN.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.clip_by_block_rms(threshold=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # the leaf's RMS 0.5 is scaled down to 0.1
+      [0.1, -0.1]
 
     References:
       Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
@@ -303,6 +329,15 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
 
     Raises:
       ValueError: when an argument lies outside its range, or (at init) for complex params.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_sm3()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [0.1, -0.1]
 
     References:
       Anil et al., "Memory-Efficient Adaptive Optimization", https://arxiv.org/abs/1901.11150, 2019.

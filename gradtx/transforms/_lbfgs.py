@@ -103,6 +103,16 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
       ValueError: when ``memory_size < 1``; in ``update``, when params are missing or the updates do
         not match the params' structure.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_lbfgs(memory_size=3)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update(grads, state, params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # no curvature pairs yet: the gradient, normalised
+      [0.5, -0.5]
+
     References:
       Liu & Nocedal, "On the limited memory BFGS method for large scale optimization",
       https://doi.org/10.1007/BF01589116, 1989.

@@ -51,6 +51,17 @@ def scale_by_momentum(
       ValueError: when ``momentum`` is negative or NaN.
       TypeError: when ``accumulator_dtype`` is not a floating dtype.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_momentum(momentum=0.9)
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # g + 0.9 g
+      [0.95, -0.95]
+
     References:
       Polyak, "Some methods of speeding up the convergence of iteration methods", 1964.
       Sutskever et al., "On the importance of initialization and momentum in deep learning", ICML, 2013.
@@ -104,6 +115,17 @@ def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> Gradi
     Raises:
       ValueError: when ``decay`` lies outside ``[0, 1]``.
       TypeError: when ``accumulator_dtype`` is not a floating dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.ema(decay=0.9)
+      >>> state = tx.init(params)
+      >>> for g in (1.0, 3.0):
+      ...     updates, state = tx.update({"w": jnp.array([g, g])}, state, params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # debiased: (0.09 * 1 + 0.1 * 3) / 0.19
+      [2.0526, 2.0526]
     """
     where = "ema"
     _checks.check_in_range("decay", decay, 0.0, 1.0, where=where)

@@ -43,6 +43,15 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None)
     Raises:
       ValueError: when ``eta`` or ``gamma`` is negative, or both ``key`` and ``seed`` are given.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.add_noise(eta=0.01, gamma=0.55, key=0)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> updates["w"].shape, bool(jnp.all(updates["w"] != grads["w"]))
+      ((2,), True)
+
     References:
       Neelakantan et al., "Adding Gradient Noise Improves Learning for Very Deep Networks",
       https://arxiv.org/abs/1511.06807, 2015.

@@ -33,6 +33,15 @@ def scale_by_param_block_norm(min_scale: Any = 1e-3) -> GradientTransformation:
     Raises:
       ValueError: when ``min_scale`` is negative; at update time, when called without params.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_param_block_norm()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # times |w| = sqrt(5)
+      [1.118, -1.118]
+
     References:
       Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
       https://arxiv.org/abs/1804.04235, 2018.
@@ -73,6 +82,15 @@ def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> Gradie
 
     Raises:
       ValueError: when ``eps`` is negative.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.normalize_by_update_norm()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # unit global norm
+      [0.7071, -0.7071]
     """
     where = "normalize_by_update_norm"
     _checks.check_scalar("scale_factor", scale_factor, where=where)
@@ -112,6 +130,16 @@ def centralize() -> GradientTransformation:
 
     Returns:
       A stateless :class:`~gradtx.GradientTransformation`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(2)}
+      >>> grads = {"kernel": jnp.array([[1.0, 2.0, 3.0], [0.0, 0.0, 3.0]]), "bias": jnp.array([1.0, 2.0])}
+      >>> tx = gradtx.centralize()
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> updates["kernel"], updates["bias"]  # each row of the kernel now has mean 0; the bias is unchanged
+      (Array([[-1.,  0.,  1.],
+             [-1., -1.,  2.]], dtype=float32), Array([1., 2.], dtype=float32))
 
     References:
       Yong et al., "Gradient Centralization: A New Optimization Technique for Deep Neural Networks",

@@ -39,6 +39,17 @@ def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0) -> GradientT
     Raises:
       ValueError: when ``alpha`` or ``beta`` is negative.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_optimistic_gradient()
+      >>> state = tx.init(params)
+      >>> for g in (1.0, 3.0):
+      ...     updates, state = tx.update({"w": jnp.array([g, g])}, state, params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # (alpha + beta) g_t - beta g_{t-1} = 2 * 3 - 1
+      [5.0, 5.0]
+
     References:
       Mokhtari et al., "A Unified Analysis of Extra-gradient and Optimistic Gradient Methods for Saddle
       Point Problems: Proximal Point Approach", https://arxiv.org/abs/1901.08511, 2019.

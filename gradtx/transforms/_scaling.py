@@ -48,6 +48,15 @@ def scale(step_size: Any) -> GradientTransformation:
 
     Raises:
       TypeError: when ``step_size`` is not a real scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale(-0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [-0.05, 0.05]
     """
     _checks.check_scalar("step_size", step_size, where="scale")
 
@@ -77,6 +86,17 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     Raises:
       TypeError: when ``step_size_fn`` is not callable.
       ValueError: (while tracing) when the schedule returns a non-scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_schedule(lambda step: 0.5 ** step)
+      >>> state = tx.init(params)
+      >>> for _ in range(3):
+      ...     updates, state = tx.update(grads, state, params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # 0.5^2 g at the third step
+      [0.125, -0.125]
     """
     _checks.check_callable("step_size_fn", step_size_fn, where="scale_by_schedule")
 
@@ -119,6 +139,18 @@ def scale_by_learning_rate(
 
     Raises:
       TypeError: when ``learning_rate`` is neither a scalar, a schedule nor ``None``.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> schedule = gradtx.linear_schedule(1.0, 0.0, transition_steps=10)
+      >>> tx = gradtx.scale_by_learning_rate(schedule)
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # -lr(1) * g = -0.9 g
+      [-0.45, 0.45]
     """
     if learning_rate is None:
         return identity()

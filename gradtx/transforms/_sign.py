@@ -39,6 +39,15 @@ def scale_by_sign() -> GradientTransformation:
     Raises:
       TypeError: (while tracing) for complex or integer updates, naming the leaf.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_sign()
+      >>> updates, state = tx.update({"w": jnp.array([0.5, 0.0])}, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [1.0, 0.0]
+
     References:
       Bernstein et al., "signSGD: Compressed Optimisation for Non-Convex Problems",
       https://arxiv.org/abs/1802.04434, 2018.
@@ -85,6 +94,15 @@ def scale_by_lion(
       ValueError: when ``b1``/``b2`` lie outside ``[0, 1]``, ``smooth_beta`` is not positive,
         or ``mode`` is unknown.
       TypeError: when ``mu_dtype`` is not a floating dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_lion()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # sign(0.1 g): +-1
+      [1.0, -1.0]
 
     References:
       Chen et al., "Symbolic Discovery of Optimization Algorithms", https://arxiv.org/abs/2302.06675, 2023.
@@ -170,6 +188,15 @@ def scale_by_rprop(
 
     Raises:
       ValueError: when an argument lies outside its range.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_rprop(learning_rate=0.1)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [0.1, -0.1]
 
     References:
       Riedmiller and Braun, "A Direct Adaptive Method for Faster Backpropagation Learning: The RPROP

@@ -53,6 +53,15 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
       ValueError: when ``min_norm`` or ``eps`` is negative; (while tracing) when called
         without params or when updates and params differ, naming the path.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_trust_ratio()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # rescaled to |w| = sqrt(5)
+      [1.5811, -1.5811]
+
     References:
       You et al., "Large Batch Training of Convolutional Networks", https://arxiv.org/abs/1708.03888, 2017.
       You et al., "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes",
@@ -130,6 +139,15 @@ def scale_by_novograd(
     Raises:
       ValueError: when an argument lies outside its range; at update time, when called without params.
       TypeError: when ``mu_dtype`` is not a floating dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_novograd()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [0.7071, -0.7071]
 
     References:
       Ginsburg et al., "Stochastic Gradient Methods with Layer-wise Adaptive Moments for Training of

@@ -268,35 +268,41 @@ class MultiSteps:
         acc_grads = jax.tree.map(accumulate, updates, state.acc_grads)
         inner_input = jax.tree.map(lambda a, g: a.astype(g.dtype), acc_grads, updates)
 
-        def inner_update() -> tuple[Updates, Any]:
-            new_updates, new_inner = self._opt.update(inner_input, state.inner_opt_state, params, **extra_args)
+        def inner_update(inputs: Updates, inner_state: Any, p: Params | None) -> tuple[Updates, Any]:
+            new_updates, new_inner = self._opt.update(inputs, inner_state, p, **extra_args)
             # Both branches of lax.cond must agree on dtypes, so the new state keeps the old dtypes.
             new_inner = jax.tree.map(
-                lambda new, old: jnp.asarray(new).astype(jnp.asarray(old).dtype), new_inner, state.inner_opt_state
+                lambda new, old: jnp.asarray(new).astype(jnp.asarray(old).dtype), new_inner, inner_state
             )
             return new_updates, new_inner
 
+        # The arrays go into the branches as operands, not closures: inside a branch they are then
+        # tracers, whose `zeros_like` keeps their sharding type (explicit mode), which `lax.switch`
+        # compares. (jax 0.10's `zeros_like` of a closed-over committed array drops it.)
+        operands = (inner_input, acc_grads, state.inner_opt_state, params)
         # The skip and hold branches return zeros of the inner updates' exact type: `zeros_like`
-        # of the abstract value keeps its sharding too (explicit mode), which `lax.switch` checks.
-        out_shape = jax.eval_shape(lambda: inner_update()[0])
+        # of the abstract value keeps its sharding too.
+        out_shape = jax.eval_shape(lambda ops: inner_update(ops[0], ops[2], ops[3])[0], operands)
         zero_out = jax.tree.map(jnp.zeros_like, out_shape)
 
-        def emit(_: Any) -> tuple[Updates, MultiStepsState]:
-            new_updates, new_inner = inner_update()
+        def emit(ops: Any) -> tuple[Updates, MultiStepsState]:
+            inputs, acc, inner_state, p = ops
+            new_updates, new_inner = inner_update(inputs, inner_state, p)
             return new_updates, MultiStepsState(
                 mini_step=zero_count(),
                 gradient_step=safe_increment(state.gradient_step),
                 inner_opt_state=new_inner,
-                acc_grads=jax.tree.map(jnp.zeros_like, acc_grads),
+                acc_grads=jax.tree.map(jnp.zeros_like, acc),
                 skip_state=skip_state,
             )
 
-        def hold(_: Any) -> tuple[Updates, MultiStepsState]:
+        def hold(ops: Any) -> tuple[Updates, MultiStepsState]:
+            _, acc, inner_state, _ = ops
             return zero_out, MultiStepsState(
                 mini_step=safe_increment(n),
                 gradient_step=state.gradient_step,
-                inner_opt_state=state.inner_opt_state,
-                acc_grads=acc_grads,
+                inner_opt_state=inner_state,
+                acc_grads=acc,
                 skip_state=skip_state,
             )
 
@@ -306,7 +312,7 @@ class MultiSteps:
         # branch 0: skip this micro-step, 1: accumulate only, 2: accumulate and run the optimizer.
         # `>=` rather than `==`: a schedule that shrinks k mid-cycle still emits at once.
         branch = jnp.where(should_skip, 0, jnp.where(n + 1 >= k, 2, 1))
-        return jax.lax.switch(branch, (skip, hold, emit), None)
+        return jax.lax.switch(branch, (skip, hold, emit), operands)
 
     def has_updated(self, state: MultiStepsState | Any) -> jax.Array:
         """Whether the last ``update`` ran the inner optimizer (a scalar bool)."""

@@ -74,17 +74,20 @@ def _run_if(
     if condition.shape != ():
         raise ValueError(f"{where}: `should_transform_fn` must return a scalar, got shape {condition.shape}.")
 
-    def run(_: Any) -> tuple[Updates, Any]:
-        new_updates, new_state = inner.update(updates, inner_state, params, **extra_args)
-        new_state = jax.tree.map(lambda n, o: jnp.asarray(n).astype(jnp.asarray(o).dtype), new_state, inner_state)
+    # The arrays go into the branches as operands, not closures: inside a branch they are then
+    # tracers, whose `zeros_like` keeps their sharding type (explicit mode), which `lax.cond`
+    # compares. (jax 0.10's `zeros_like` of a closed-over committed array drops it.)
+    def run(ops: Any) -> tuple[Updates, Any]:
+        u, s, p = ops
+        new_updates, new_state = inner.update(u, s, p, **extra_args)
+        new_state = jax.tree.map(lambda n, o: jnp.asarray(n).astype(jnp.asarray(o).dtype), new_state, s)
         return new_updates, new_state
 
-    def skip(_: Any) -> tuple[Updates, Any]:
-        # Zeros like the actual updates keep their sharding type, which `lax.cond` compares.
-        out = jax.tree.map(jnp.zeros_like, updates) if zero_when_skipped else updates
-        return out, inner_state
+    def skip(ops: Any) -> tuple[Updates, Any]:
+        u, s, _ = ops
+        return (jax.tree.map(jnp.zeros_like, u) if zero_when_skipped else u), s
 
-    return jax.lax.cond(condition.astype(jnp.bool_), run, skip, None)
+    return jax.lax.cond(condition.astype(jnp.bool_), run, skip, (updates, inner_state, params))
 
 
 def conditionally_transform(

@@ -107,17 +107,19 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
         notfinite_count = jnp.where(isfinite, zero_count(), safe_increment(state.notfinite_count))
         total_notfinite = jnp.where(isfinite, state.total_notfinite, safe_increment(state.total_notfinite))
 
+        # The arrays go into the branches as operands, not closures: inside a branch they are
+        # then tracers, whose `zeros_like` keeps their sharding type (explicit mode), which
+        # `lax.cond` compares. (jax 0.10's `zeros_like` of a closed-over committed array drops it.)
         def apply(operands: Any) -> Any:
-            u, s = operands
-            return inner.update(u, s, params, **extra_args)
+            u, s, p = operands
+            return inner.update(u, s, p, **extra_args)
 
         def skip(operands: Any) -> Any:
-            u, s = operands
-            # Zeros like the actual updates keep their sharding type, which `lax.cond` compares.
+            u, s, _ = operands
             return jax.tree.map(jnp.zeros_like, u), s
 
         accept = jnp.logical_or(isfinite, notfinite_count > max_consecutive_errors)
-        new_updates, new_inner = jax.lax.cond(accept, apply, skip, (updates, state.inner_state))
+        new_updates, new_inner = jax.lax.cond(accept, apply, skip, (updates, state.inner_state, params))
         return new_updates, ApplyIfFiniteState(
             notfinite_count=notfinite_count,
             last_finite=isfinite,

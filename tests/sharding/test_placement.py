@@ -157,3 +157,103 @@ def test_state_is_placed_like_params_and_keeps_its_type(entry, mode):
             assert _param_leaf_types(eager) == _param_leaf_types(state)
             abstract = jax.eval_shape(tx.init, _abstract(mode))
             assert _specs_of(abstract) == _specs_of(state)
+
+
+def _adamw() -> gradtx.GradientTransformation:
+    return gradtx.adamw(0.01, weight_decay=0.01)
+
+
+WRAPPERS = {
+    "multi_steps": lambda: gradtx.MultiSteps(_adamw(), 2).gradient_transformation(),
+    "multi_steps_skip_not_finite": lambda: gradtx.MultiSteps(
+        _adamw(), 2, should_skip_update_fn=gradtx.skip_not_finite
+    ).gradient_transformation(),
+    "apply_if_finite": lambda: gradtx.apply_if_finite(_adamw(), 3),
+    "lookahead": lambda: gradtx.lookahead(_adamw(), 2, 0.5),
+    "lookahead_reset": lambda: gradtx.lookahead(_adamw(), 2, 0.5, reset_state=True),
+    "conditionally_transform": lambda: gradtx.conditionally_transform(_adamw(), lambda step: step % 2 == 0),
+    "conditionally_mask": lambda: gradtx.conditionally_mask(_adamw(), lambda step: step % 2 == 0),
+    "inject_hyperparams": lambda: gradtx.inject_hyperparams(gradtx.adamw)(learning_rate=0.01, weight_decay=0.01),
+    "inject_schedule": lambda: gradtx.inject_hyperparams(gradtx.adamw)(
+        learning_rate=gradtx.linear_schedule(0.01, 0.001, 4)
+    ),
+    "ema_params": lambda: gradtx.chain(_adamw(), gradtx.ema_params(0.9)),
+    "apply_every": lambda: gradtx.chain(_adamw(), gradtx.apply_every(2)),
+}
+
+
+@pytest.mark.parametrize("name", list(WRAPPERS))
+def test_wrappers_keep_state_types_in_explicit_mode(name):
+    tx = WRAPPERS[name]()
+    mesh = _mesh("explicit")
+    traces = []
+
+    def step(params, state, grads):
+        traces.append(None)
+        updates, state = tx.update(grads, state, params)
+        return gradtx.apply_updates(params, updates), state
+
+    with jax.set_mesh(mesh):
+        params, grads = _placed("explicit", 1.0), _placed("explicit", -0.5)
+        if name.startswith("lookahead"):
+            params = gradtx.LookaheadParams.init_synced(params)
+        # The usual user flow: eager init, then a jitted step; every branch of the wrapper
+        # (skip, hold, emit, sync) must return the state's types, so there is one trace only.
+        state = tx.init(params)
+        _check_placement(state, "explicit", where=f"{name} eager init")
+        jstep = jax.jit(step)
+        new_params, new_state = params, state
+        for _ in range(3):
+            new_params, new_state = jstep(new_params, new_state, grads)
+        assert len(traces) == 1, f"{name}: the jitted step was traced {len(traces)} times"
+        assert _types(new_state) == _types(state)
+        assert _types(new_params) == _types(params)
+        _check_placement(new_state, "explicit", where=f"{name} after three steps")
+        # And eagerly (each lax.cond / lax.switch still checks its branches' types).
+        _, eager_state = step(params, state, grads)
+        assert _types(eager_state) == _types(state)
+
+
+CROSS_LEAF = {
+    # Reductions whose value spans all leaves (or a whole leaf): the sharded run must gather
+    # partial sums correctly. A max norm of 0.5 makes clip_by_global_norm actually clip.
+    "clip_by_global_norm": lambda: gradtx.clip_by_global_norm(0.5),
+    "normalize_by_update_norm": lambda: gradtx.normalize_by_update_norm(),
+    "adaptive_grad_clip": lambda: gradtx.adaptive_grad_clip(0.01),
+    "scale_by_trust_ratio": lambda: gradtx.scale_by_trust_ratio(),
+    "lamb": lambda: gradtx.lamb(0.01, weight_decay=0.01),
+    "lars": lambda: gradtx.lars(0.1, weight_decay=0.01),
+    "novograd": lambda: gradtx.novograd(0.01, weight_decay=0.01),
+    "fromage": lambda: gradtx.fromage(0.01),
+    "clip_by_block_rms": lambda: gradtx.clip_by_block_rms(0.1),
+}
+
+
+def _run_two_steps(tx: gradtx.GradientTransformation, params: Any, grads: Any) -> tuple[Any, jax.Array]:
+    @jax.jit
+    def step(p, s, g):
+        u, s = tx.update(g, s, p)
+        return gradtx.apply_updates(p, u), s, gradtx.global_norm(u)
+
+    state = tx.init(params)
+    params, state, _ = step(params, state, grads)
+    params, _, norm = step(params, state, grads)
+    return params, norm
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", list(CROSS_LEAF))
+def test_cross_leaf_reductions_equal_the_unsharded_run(name, mode):
+    values, grad_values = _values(1.0), _values(-0.5)
+    as64 = lambda tree: {k: jnp.asarray(v, jnp.float64) for k, v in tree.items()}
+    want_params, want_norm = _run_two_steps(CROSS_LEAF[name](), as64(values), as64(grad_values))
+    shardings = _shardings(mode)
+    with jax.set_mesh(_mesh(mode)):
+        place = lambda tree: {k: jax.device_put(as64(tree)[k], shardings[k]) for k in tree}
+        params, grads = place(values), place(grad_values)
+        assert float(gradtx.global_norm(grads)) == pytest.approx(float(gradtx.global_norm(as64(grad_values))), 1e-12)
+        got_params, got_norm = _run_two_steps(CROSS_LEAF[name](), params, grads)
+    for k in SHAPES:
+        assert got_params[k].dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(got_params[k]), np.asarray(want_params[k]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(float(got_norm), float(want_norm), rtol=1e-12)
