@@ -94,7 +94,13 @@ class EmptyState(NamedTuple):
 
 
 def init_empty_state(params: Params) -> EmptyState:
-    """An ``init`` function for stateless transforms: returns :class:`EmptyState`."""
+    """An ``init`` function for stateless transforms: returns :class:`EmptyState`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> gradtx.init_empty_state({"w": jnp.ones(2)})
+      EmptyState()
+    """
     del params
     return EmptyState()
 
@@ -152,6 +158,15 @@ def identity() -> GradientTransformation:
 
     Returns:
       A :class:`GradientTransformation` with :class:`EmptyState`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.identity()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> updates["w"], state
+      (Array([ 0.5, -0.5], dtype=float32), EmptyState())
     """
 
     def update_fn(
@@ -167,6 +182,15 @@ def set_to_zero() -> GradientTransformation:
     """The transform that replaces every update by zeros (of the update's dtype); no state.
 
     Used for frozen parameters, e.g. as a group's transform in :func:`gradtx.multi_transform`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.set_to_zero()
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> updates["w"]
+      Array([0., 0.], dtype=float32)
     """
 
     def update_fn(
@@ -189,6 +213,17 @@ def stateless(
 
     Returns:
       A :class:`GradientTransformation` with :class:`EmptyState`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> def add_decay(updates, params):
+      ...     return {k: u + 0.1 * params[k] for k, u in updates.items()}
+      >>> tx = gradtx.stateless(add_decay)
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [0.6, -0.7]
     """
     if not callable(f):
         raise TypeError(f"stateless: `f` must be callable, got {type(f).__name__}")
@@ -208,6 +243,15 @@ def stateless_with_tree_map(
     """Builds a stateless transform applying ``f(update_leaf, param_leaf)`` leaf by leaf.
 
     ``param_leaf`` is ``None`` when the caller passes no params.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.stateless_with_tree_map(lambda u, p: u * (p > 0))  # only for positive params
+      >>> updates, _ = tx.update(grads, tx.init(params), params)
+      >>> updates["w"]
+      Array([0.5, 0. ], dtype=float32)
     """
     if not callable(f):
         raise TypeError(f"stateless_with_tree_map: `f` must be callable, got {type(f).__name__}")
@@ -229,6 +273,13 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 
     Raises:
       ValueError: when the two trees differ in structure or shape; names the first differing path.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, 2.0], dtype=jnp.bfloat16)}
+      >>> new = gradtx.apply_updates(params, {"w": jnp.array([0.5, 0.5])})  # float32 updates
+      >>> new["w"]  # the params keep their dtype
+      Array([1.5, 2.5], dtype=bfloat16)
     """
     _tree.check_same_structure(params, updates, "params", "updates", where="apply_updates", check_shapes=True)
 
@@ -250,6 +301,13 @@ def safe_increment(count: jax.Array) -> jax.Array:
     """``count + 1`` for a scalar int32 counter, saturating at the int32 maximum.
 
     A long run then never wraps to a negative step (which would make bias corrections NaN).
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> int(gradtx.safe_increment(jnp.asarray(41, jnp.int32)))
+      42
+      >>> int(gradtx.safe_increment(jnp.asarray(jnp.iinfo(jnp.int32).max)))  # saturates instead of wrapping
+      2147483647
     """
     count = jnp.asarray(count, dtype=jnp.int32)
     return jnp.where(count < INT32_MAX, count + jnp.int32(1), jnp.int32(INT32_MAX))

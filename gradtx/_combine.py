@@ -93,6 +93,17 @@ def named_chain(*named_transforms: tuple[str, Any]) -> GradientTransformation:
     Raises:
       TypeError: when an argument is not a ``(str, transform)`` pair, naming its position.
       ValueError: when a name repeats.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.named_chain(("clip", gradtx.clip_by_global_norm(1.0)), ("adam", gradtx.adam(0.1)))
+      >>> state = tx.init(params)
+      >>> list(state)
+      ['clip', 'adam']
+      >>> type(state["adam"][0]).__name__
+      'ScaleByAdamState'
     """
     names: list[str] = []
     members: list[GradientTransformation] = []

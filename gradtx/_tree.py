@@ -174,6 +174,11 @@ def global_norm(updates: Any) -> jax.Array:
 
     Squares are summed in at least float32 (float64 leaves stay float64); complex leaves
     contribute ``|x|^2``. The result has that accumulation dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> float(gradtx.global_norm({"a": jnp.array([3.0]), "b": jnp.array([[4.0]])}))
+      5.0
     """
     leaves = [jnp.asarray(x) for x in jax.tree.leaves(updates)]
     if not leaves:

@@ -99,6 +99,12 @@ def with_extra_args_support(tx: Any) -> GradientTransformation:
 
     Raises:
       TypeError: when ``tx`` has no callable ``init`` and ``update``.
+
+    Examples:
+      >>> import gradtx
+      >>> tx = gradtx.adam(0.1)
+      >>> gradtx.with_extra_args_support(tx) is tx  # gradtx transforms already accept extra arguments
+      True
     """
     return as_gradient_transformation(tx, where="with_extra_args_support: `tx`")
 
@@ -120,6 +126,17 @@ def trace(decay: Any, nesterov: bool = False, accumulator_dtype: Any = None) -> 
 
     Raises:
       ValueError: when ``decay`` is negative.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.trace(decay=0.9)  # gradtx.scale_by_momentum(momentum=0.9)
+      >>> state = tx.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = tx.update(grads, state, params)
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [0.95, -0.95]
 
     References:
       Polyak, "Some methods of speeding up the convergence of iteration methods", 1964.
@@ -152,6 +169,15 @@ def scale_by_stddev(
     Raises:
       ValueError: when an argument lies outside its range.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_stddev()  # gradtx.scale_by_rms(centered=True)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # g / sqrt(0.1 g^2 - (0.1 g)^2)
+      [3.3333, -3.3333]
+
     References:
       Graves, "Generating Sequences With Recurrent Neural Networks", https://arxiv.org/abs/1308.0850, 2013.
     """
@@ -173,6 +199,15 @@ def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> Gradi
 
     Returns:
       ``scale_by_adagrad(initial_accumulator_value, eps)``.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_rss()  # gradtx.scale_by_adagrad()
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> [round(float(u), 4) for u in updates["w"]]  # g / sqrt(0.1 + g^2)
+      [0.8452, -0.8452]
 
     References:
       Duchi et al., "Adaptive Subgradient Methods for Online Learning and Stochastic Optimization", JMLR, 2011.

@@ -118,6 +118,14 @@ class NoOpLossScale:
     """The do-nothing loss scale with :class:`DynamicLossScale`'s interface (``S = 1``).
 
     Use it for float32 or bfloat16 training so that one training step serves every precision.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> loss_scale = gradtx.NoOpLossScale()
+      >>> float(loss_scale.scale(jnp.asarray(2.0))), float(loss_scale.unscale(jnp.asarray(2.0)))
+      (2.0, 2.0)
+      >>> loss_scale.adjust(jnp.asarray(False)) is loss_scale  # never changes
+      True
     """
 
     @property

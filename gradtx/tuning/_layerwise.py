@@ -21,7 +21,14 @@ __all__ = ["layerwise_decay_groups", "layerwise_lr_decay", "param_path_name"]
 
 
 def param_path_name(path: Any) -> str:
-    """A key path as a ``/``-joined name, e.g. ``encoder/layer_3/kernel`` (what depth functions see)."""
+    """A key path as a ``/``-joined name, e.g. ``encoder/layer_3/kernel`` (what depth functions see).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, gradtx
+      >>> params = {"encoder": {"layer_0": {"kernel": jnp.ones(2)}}, "head": [jnp.ones(1)]}
+      >>> [gradtx.param_path_name(path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+      ['encoder/layer_0/kernel', 'head/0']
+    """
     parts = []
     for key in path:
         for attr in ("key", "name", "idx"):
@@ -67,6 +74,16 @@ def layerwise_decay_groups(
     Raises:
       ValueError: on ``num_layers < 0``, ``decay`` outside ``(0, 1]``, or a depth out of range
         (naming the parameter).
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"embed": jnp.ones(2), "layer_0": jnp.ones(2), "layer_1": jnp.ones(2), "head": jnp.ones(2)}
+      >>> depth = {"embed": 0, "layer_0": 1, "layer_1": 2, "head": 3}
+      >>> labels, scales = gradtx.layerwise_decay_groups(params, lambda name: depth[name], num_layers=3, decay=0.5)
+      >>> labels
+      {'embed': 0, 'head': 3, 'layer_0': 1, 'layer_1': 2}
+      >>> scales  # decay ** (num_layers - depth)
+      {0: 0.125, 1: 0.25, 2: 0.5, 3: 1.0}
 
     References:
       Clark et al., "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than

@@ -113,6 +113,13 @@ def lr_finder(
       ValueError: on an out-of-range argument, naming it; when ``batches`` leaves disagree on
         their leading axis.
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> loss_fn = lambda params: jnp.sum((params["w"] - 3.0) ** 2)
+      >>> result = gradtx.lr_finder(gradtx.sgd, loss_fn, {"w": jnp.zeros(2)}, min_lr=1e-4, max_lr=10.0, num_steps=30)
+      >>> len(result.learning_rates) <= 30, bool(1e-4 <= result.suggestion <= 10.0)
+      (True, True)
+
     References:
       Smith, "Cyclical Learning Rates for Training Neural Networks",
       https://arxiv.org/abs/1506.01186, 2017.

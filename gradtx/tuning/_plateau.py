@@ -107,6 +107,17 @@ def reduce_on_plateau(
     Raises:
       ValueError: on an out-of-range argument (naming it); from ``update`` when ``value`` is
         missing or not a scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.chain(gradtx.sgd(0.1), gradtx.reduce_on_plateau(factor=0.5, patience=2))
+      >>> state = tx.init(params)
+      >>> for loss in (1.0, 1.0, 1.0, 1.0):  # no improvement after the first value
+      ...     updates, state = tx.update(grads, state, params, value=jnp.asarray(loss))
+      >>> float(state[1].scale)
+      0.5
     """
     where = "reduce_on_plateau"
     if threshold_mode not in ("rel", "abs"):
