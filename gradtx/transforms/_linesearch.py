@@ -195,6 +195,18 @@ def scale_by_backtracking_linesearch(
       TypeError: on a wrongly typed argument; in ``update``, on an extra argument ``value_fn`` does
         not accept.
 
+    Examples:
+      >>> import jax, jax.numpy as jnp, gradtx
+      >>> f = lambda w: jnp.sum((w - 1.0) ** 2)
+      >>> tx = gradtx.chain(gradtx.sgd(1.0), gradtx.scale_by_backtracking_linesearch(max_backtracking_steps=15))
+      >>> w = jnp.zeros(2)
+      >>> value, grad = jax.value_and_grad(f)(w)
+      >>> updates, state = tx.update(grad, tx.init(w), w, value=value, grad=grad, value_fn=f)
+      >>> [round(float(u), 4) for u in updates]  # f(w - grad) = f(w): the step is cut by 0.8
+      [1.6, 1.6]
+      >>> bool(f(w + updates) < value)
+      True
+
     References:
       Armijo, "Minimization of functions having Lipschitz continuous first partial derivatives",
       https://doi.org/10.2140/pjm.1966.16.1, 1966.
@@ -329,6 +341,20 @@ def value_and_grad_from_state(value_fn: Callable[..., Any]) -> Callable[..., tup
       TypeError: when ``value_fn`` is not callable.
       ValueError: (when the returned function is called) when the state holds no ``value`` or no
         ``grad`` field, holds several, or its ``grad`` is ``None``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, gradtx
+      >>> f = lambda w: jnp.sum((w - 1.0) ** 2)
+      >>> tx = gradtx.chain(gradtx.sgd(1.0), gradtx.scale_by_backtracking_linesearch(15, store_grad=True))
+      >>> value_and_grad = gradtx.value_and_grad_from_state(f)
+      >>> w = jnp.zeros(2)
+      >>> state = tx.init(w)
+      >>> for _ in range(2):
+      ...     value, grad = value_and_grad(w, state=state)  # reuses the line search's last evaluation
+      ...     updates, state = tx.update(grad, state, w, value=value, grad=grad, value_fn=f)
+      ...     w = gradtx.apply_updates(w, updates)
+      >>> round(float(f(w)), 4)
+      0.2592
     """
     where = "value_and_grad_from_state"
     _checks.check_callable("value_fn", value_fn, where=where)

@@ -148,6 +148,16 @@ def scale_by_zoom_linesearch(
       TypeError: on a wrongly typed argument; in ``update``, on an extra argument ``value_fn`` does
         not accept.
 
+    Examples:
+      >>> import jax, jax.numpy as jnp, gradtx
+      >>> f = lambda w: jnp.sum((w - 1.0) ** 2)
+      >>> tx = gradtx.chain(gradtx.sgd(1.0), gradtx.scale_by_zoom_linesearch(max_linesearch_steps=10))
+      >>> w = jnp.zeros(2)
+      >>> value, grad = jax.value_and_grad(f)(w)
+      >>> updates, state = tx.update(grad, tx.init(w), w, value=value, grad=grad, value_fn=f)
+      >>> [round(float(u), 4) for u in updates]  # the minimiser along -grad (step size 0.5)
+      [1.0, 1.0]
+
     References:
       Nocedal & Wright, "Numerical Optimization" (Algorithms 3.5 and 3.6),
       https://doi.org/10.1007/978-0-387-40065-5, 2006.
