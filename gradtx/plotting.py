@@ -64,6 +64,14 @@ def plot_schedules(
       ImportError: when matplotlib is not installed, saying how to install it.
       ValueError: when ``num_steps < 1``.
       TypeError: when a schedule is not callable.
+
+    Examples:
+      >>> import os, tempfile, gradtx
+      >>> from gradtx.plotting import plot_schedules
+      >>> schedules = {"cosine": gradtx.cosine_decay_schedule(1.0, 100), "constant": gradtx.constant_schedule(0.5)}
+      >>> path = plot_schedules(schedules, 100, os.path.join(tempfile.mkdtemp(), "schedules.png"))
+      >>> os.path.getsize(path) > 0
+      True
     """
     where = "plot_schedules"
     _checks.check_int("num_steps", num_steps, where=where, low=1)
@@ -107,6 +115,14 @@ def plot_lr_finder(result: Any, path: str, *, title: str = "Learning-rate range 
 
     Raises:
       ImportError: when matplotlib is not installed, saying how to install it.
+
+    Examples:
+      >>> import os, tempfile, jax.numpy as jnp, gradtx
+      >>> from gradtx.plotting import plot_lr_finder
+      >>> result = gradtx.lr_finder(gradtx.sgd, lambda p: jnp.sum((p - 3.0) ** 2), jnp.zeros(2), num_steps=20)
+      >>> path = plot_lr_finder(result, os.path.join(tempfile.mkdtemp(), "lr_finder.png"))
+      >>> os.path.getsize(path) > 0
+      True
     """
     plt = _pyplot()
     n = int(result.num_run)
