@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import jax
@@ -82,13 +83,13 @@ def chain(*transforms: Any) -> GradientTransformation:
 
 
 def named_chain(*named_transforms: tuple[str, Any]) -> GradientTransformation:
-    """Like :func:`chain`, but the state is a dict keyed by each transform's name.
+    """Like :func:`chain`, but the state is an ordered dict keyed by each transform's name.
 
     Args:
       *named_transforms: ``(name, transform)`` pairs; names must be unique strings.
 
     Returns:
-      A :class:`GradientTransformation` whose state is ``{name: state}``.
+      A :class:`GradientTransformation` whose state is ``OrderedDict({name: state})`` (as optax).
 
     Raises:
       TypeError: when an argument is not a ``(str, transform)`` pair, naming its position.
@@ -117,7 +118,9 @@ def named_chain(*named_transforms: tuple[str, Any]) -> GradientTransformation:
         members.append(as_gradient_transformation(tx, where=f"named_chain: argument {i} ({name!r})"))
 
     def init_fn(params: Params) -> dict[str, Any]:
-        return {name: t.init(params) for name, t in zip(names, members, strict=True)}
+        # An OrderedDict, as optax: the same pytree node type (a plain dict is another one), so
+        # checkpoints restore both ways, and the state lists the transforms in their order.
+        return collections.OrderedDict((name, t.init(params)) for name, t in zip(names, members, strict=True))
 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
@@ -125,7 +128,7 @@ def named_chain(*named_transforms: tuple[str, Any]) -> GradientTransformation:
         if not isinstance(state, dict) or set(state) != set(names):
             found = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"named_chain: expected a state dict with keys {names}, got {found}.")
-        new_state = {}
+        new_state = collections.OrderedDict()
         for name, t in zip(names, members, strict=True):
             updates, new_state[name] = _member_update(
                 t, updates, state[name], params, extra_args, where=f"named_chain: transform {name!r}"
