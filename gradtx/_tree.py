@@ -77,25 +77,54 @@ def check_same_structure(
     Raises:
       ValueError: on the first difference, naming the path and both sides.
     """
-    expected_leaves, expected_def = jax.tree_util.tree_flatten_with_path(expected, is_leaf=_is_none)
-    found_leaves, found_def = jax.tree_util.tree_flatten_with_path(found, is_leaf=_is_none)
+    # The common case, equal trees, costs one flatten per tree (without key paths) and a few
+    # list comparisons done in C; only a mismatch walks the paths to build its message.
+    expected_leaves, expected_def = jax.tree_util.tree_flatten(expected, is_leaf=_is_none)
+    found_leaves, found_def = jax.tree_util.tree_flatten(found, is_leaf=_is_none)
     if expected_def != found_def:
-        expected_paths = [path for path, _ in expected_leaves]
-        found_paths = [path for path, _ in found_leaves]
-        found_set, expected_set = set(found_paths), set(expected_paths)
-        missing = [p for p in expected_paths if p not in found_set]
-        extra = [p for p in found_paths if p not in expected_set]
-        parts = []
-        if missing:
-            parts.append(f"{found_name} has no leaf at {path_str(missing[0])} where {expected_name} has one")
-        if extra:
-            parts.append(f"{found_name} has a leaf at {path_str(extra[0])} that {expected_name} lacks")
-        if not parts:  # same leaf paths, different node types (dict vs. FrozenDict, tuple vs. list, ...)
-            parts.append(f"same leaf paths but different containers: {expected_def} vs {found_def}")
-        detail = "; ".join(parts)
-        raise ValueError(f"{where}: the structure of {found_name} does not match {expected_name}: {detail}.")
+        _raise_structure_mismatch(expected, found, expected_def, found_def, expected_name, found_name, where)
     if not (check_shapes or check_dtypes):
         return
+    if check_shapes and [getattr(x, "shape", None) for x in expected_leaves] != [
+        getattr(x, "shape", None) for x in found_leaves
+    ]:
+        _raise_leaf_mismatch(expected, found, expected_name, found_name, where, check_shapes, check_dtypes)
+    if check_dtypes and [getattr(x, "dtype", None) for x in expected_leaves] != [
+        getattr(x, "dtype", None) for x in found_leaves
+    ]:
+        _raise_leaf_mismatch(expected, found, expected_name, found_name, where, check_shapes, check_dtypes)
+
+
+def _raise_structure_mismatch(
+    expected: Any, found: Any, expected_def: Any, found_def: Any, expected_name: str, found_name: str, where: str
+) -> None:
+    """Raises the message of :func:`check_same_structure` for trees of different structure."""
+    expected_paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(expected, is_leaf=_is_none)[0]]
+    found_paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(found, is_leaf=_is_none)[0]]
+    found_set, expected_set = set(found_paths), set(expected_paths)
+    missing = [p for p in expected_paths if p not in found_set]
+    extra = [p for p in found_paths if p not in expected_set]
+    parts = []
+    if missing:
+        parts.append(f"{found_name} has no leaf at {path_str(missing[0])} where {expected_name} has one")
+    if extra:
+        parts.append(f"{found_name} has a leaf at {path_str(extra[0])} that {expected_name} lacks")
+    if not parts:  # same leaf paths, different node types (dict vs. FrozenDict, tuple vs. list, ...)
+        parts.append(f"same leaf paths but different containers: {expected_def} vs {found_def}")
+    detail = "; ".join(parts)
+    raise ValueError(f"{where}: the structure of {found_name} does not match {expected_name}: {detail}.")
+
+
+def _raise_leaf_mismatch(
+    expected: Any, found: Any, expected_name: str, found_name: str, where: str, check_shapes: bool, check_dtypes: bool
+) -> None:
+    """Walks two trees of equal structure with their paths; raises at the first leaf that differs.
+
+    Returns without raising when the lists differed only where the check ignores them (a
+    ``None`` leaf, or a leaf without a shape or dtype, such as a Python scalar).
+    """
+    expected_leaves = jax.tree_util.tree_flatten_with_path(expected, is_leaf=_is_none)[0]
+    found_leaves = jax.tree_util.tree_flatten_with_path(found, is_leaf=_is_none)[0]
     for (path, e_leaf), (_, f_leaf) in zip(expected_leaves, found_leaves, strict=True):
         if e_leaf is None or f_leaf is None:
             continue
@@ -119,16 +148,23 @@ def check_float_leaves(tree: Any, name: str, *, where: str, allow_complex: bool 
     Integer or boolean params cannot be trained by gradient steps; catching them here gives
     a clear message instead of a silent truncation of every update to zero.
     """
+    # Each distinct dtype is judged once; the paths are walked only when one of them fails.
+    dtypes = {getattr(leaf, "dtype", None) for leaf in jax.tree.leaves(tree)}
+    if None not in dtypes and all(_is_trainable_dtype(d, allow_complex) for d in dtypes):
+        return
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         dtype = getattr(leaf, "dtype", None)
         if dtype is None:
             dtype = jnp.asarray(leaf).dtype
-        ok = jnp.issubdtype(dtype, jnp.floating) or (allow_complex and jnp.issubdtype(dtype, jnp.complexfloating))
-        if not ok:
+        if not _is_trainable_dtype(dtype, allow_complex):
             kinds = "floating or complex" if allow_complex else "floating"
             raise TypeError(
                 f"{where}: {name} must have {kinds} leaves, but {name}{path_str(path)} is {_describe(leaf)}."
             )
+
+
+def _is_trainable_dtype(dtype: Any, allow_complex: bool) -> bool:
+    return bool(jnp.issubdtype(dtype, jnp.floating) or (allow_complex and jnp.issubdtype(dtype, jnp.complexfloating)))
 
 
 def require_params(params: Any, *, where: str) -> None:
