@@ -106,7 +106,10 @@ def zero_train_step(
     moves it to the devices first and its output shardings move it back (ZeRO-Offload).
 
     The step is ``jax.jit(step, in_shardings=(P, S, B), out_shardings=(P, S, R),
-    donate_argnums=(0, 1))`` with the shardings returned here; nothing else is hidden.
+    donate_argnums=(0, 1))`` with the shardings returned here. On a mesh of explicit axes (the
+    default of ``jax.make_mesh``), from stage 1 on, ``tx.update`` runs under
+    ``jax.sharding.auto_axes`` with its outputs pinned to the partitioned layout, since partitioned
+    statistics that broadcast against each other (Adafactor, SM3) have no valid explicit typing.
 
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar loss``.
@@ -169,6 +172,14 @@ def zero_train_step(
         batch_sharding = NamedSharding(mesh, PartitionSpec(zero_axis))
     replicated = NamedSharding(mesh, PartitionSpec())
 
+    update = tx.update
+    if set(mesh.axis_types) == {AxisType.Explicit} and zero_stage >= 1:
+        # With explicit axes every intermediate's sharding is part of its type, and a partitioned
+        # statistic broadcast against another (Adafactor's rows times columns, SM3's per-dim
+        # accumulators) may ask for one axis on two dimensions. The update runs with auto axes
+        # instead: XLA's propagation lays out the intermediates, and the outputs are pinned.
+        update = jax.sharding.auto_axes(tx.update, out_sharding=(partitioned, device_opt_shardings))
+
     def step(params: Any, opt_state: Any, batch: Any) -> tuple[Any, Any, jax.Array]:
         if offload:
             opt_state = jax.device_put(opt_state, device_opt_shardings)
@@ -182,7 +193,7 @@ def zero_train_step(
         loss, grads = jax.value_and_grad(loss_of)(params)
         if grad_shardings is not None:
             grads = _constrain(grads, grad_shardings)
-        updates, opt_state = tx.update(grads, opt_state, params)
+        updates, opt_state = update(grads, opt_state, params)
         return apply_updates(params, updates), opt_state, loss
 
     jitted = jax.jit(
