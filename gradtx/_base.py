@@ -287,6 +287,10 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         if p is None or u is None:
             return p
         p, u = jnp.asarray(p), jnp.asarray(u)
+        if p.dtype == u.dtype and not (p.weak_type or u.weak_type):
+            # The common case needs no promotion and no casts; skipping them saves a third of
+            # this function's trace time on thousands of leaves (bench/NOTES.md).
+            return p + u
         # Explicit promotion: under strict dtype promotion bf16 + f32 would be an error.
         dtype = _tree.standard_promote(p.dtype, u.dtype)
         return (p.astype(dtype) + u.astype(dtype)).astype(p.dtype)
