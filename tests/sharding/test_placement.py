@@ -19,6 +19,7 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import gradtx
+from gradtx import _numerics
 from tests.support.registry import REGISTRY
 
 AXES = ("data", "model")
@@ -257,3 +258,62 @@ def test_cross_leaf_reductions_equal_the_unsharded_run(name, mode):
         assert got_params[k].dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(got_params[k]), np.asarray(want_params[k]), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(float(got_norm), float(want_norm), rtol=1e-12)
+
+
+def test_state_leaf_on_abstract_and_unplaced_leaves():
+    tree = {"a": jax.ShapeDtypeStruct((2, 3), jnp.bfloat16), "b": jnp.ones(4, jnp.float32)}
+    zeros = _numerics.state_zeros(tree)
+    assert zeros["a"].shape == (2, 3) and zeros["a"].dtype == jnp.bfloat16
+    assert _numerics.state_zeros(tree, jnp.float32)["a"].dtype == jnp.float32
+    abstract = jax.eval_shape(lambda t: _numerics.state_full(t, 2.0, jnp.float64), tree)
+    assert abstract["b"].shape == (4,) and abstract["b"].dtype == jnp.float64
+    # A weakly typed param (a Python float) never gives a weakly typed state leaf.
+    assert not jax.typeof(_numerics.state_leaf(1.0)).weak_type
+    assert not jax.typeof(jax.jit(_numerics.state_leaf)(1.0)).weak_type
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_state_leaf_values_are_exact_for_any_param_values(jit):
+    # Under jit the zeros are derived from the param (so XLA places them like it): they must
+    # still be exactly +0, also where the param is inf, -inf, NaN or negative, and for complex.
+    p = jnp.array([[-1.5, jnp.inf], [-jnp.inf, jnp.nan]], jnp.float64)
+    make = _numerics.state_leaf
+    if jit:
+        make = jax.jit(_numerics.state_leaf, static_argnames=("dtype", "drop_axes", "lead_shape"))
+    zeros = np.asarray(make(p))
+    assert np.array_equal(zeros, np.zeros((2, 2))) and not np.signbit(zeros).any()
+    np.testing.assert_array_equal(np.asarray(make(p, 3.0, jnp.float32)), np.full((2, 2), 3.0, np.float32))
+    assert make(p, 3.0, jnp.float32).dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(make(p, -jnp.inf)), np.full((2, 2), -np.inf))
+    np.testing.assert_array_equal(np.asarray(make(p, 0.5, drop_axes=(1,))), np.full((2,), 0.5))
+    np.testing.assert_array_equal(np.asarray(make(p, lead_shape=(3,))), np.zeros((3, 2, 2)))
+    z = make(p.astype(jnp.complex128), 1.0)
+    assert z.dtype == jnp.complex128 and np.array_equal(np.asarray(z), np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_state_leaf_drops_and_prepends_spec_entries(mode):
+    # A (8, 4) param sharded over both mesh axes: dropping a dim drops its spec entry, a
+    # leading history dim is unsharded; eagerly, jitted and (explicit mode) abstractly.
+    mesh = _mesh(mode)
+    sharding = NamedSharding(mesh, P("data", "model"))
+    cases = {
+        "drop0": ({"drop_axes": (0,)}, P("model")),
+        "drop1": ({"drop_axes": (1,)}, P("data")),
+        "drop_all": ({"drop_axes": (0, 1)}, P()),
+        "lead": ({"lead_shape": (3,)}, P(None, "data", "model")),
+    }
+    with jax.set_mesh(mesh):
+        p = jax.device_put(jnp.ones((8, 4), jnp.float32), sharding)
+        for name, (kwargs, spec) in cases.items():
+            want = NamedSharding(mesh, spec)
+            eager = _numerics.state_leaf(p, 1.0, **kwargs)
+            jitted = jax.jit(lambda x, kw=kwargs: _numerics.state_leaf(x, 1.0, **kw))(p)
+            for got in (eager, jitted):
+                assert got.sharding.is_equivalent_to(want, got.ndim), f"{name}: {got.sharding} is not {want}"
+                assert np.all(np.asarray(got) == 1.0)
+            if mode == "explicit":
+                assert jax.typeof(eager) == jax.typeof(jitted)
+                sds = jax.ShapeDtypeStruct((8, 4), jnp.float32, sharding=sharding)
+                abstract = jax.eval_shape(lambda x, kw=kwargs: _numerics.state_leaf(x, 1.0, **kw), sds)
+                assert _specs_of(abstract) == _specs_of(eager), name
