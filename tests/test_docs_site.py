@@ -11,12 +11,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pathlib
-import pkgutil
 import re
-import types
 from typing import Any
 
-import gradtx
+from tests.support.public_api import importable_names, public_modules
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -30,27 +28,6 @@ def _load_hook() -> Any:
 
 
 api_reference = _load_hook()
-
-
-def public_modules() -> list[types.ModuleType]:
-    """``gradtx`` and every module below it whose dotted name has no ``_``-prefixed part."""
-    names = [
-        m.name
-        for m in pkgutil.walk_packages(gradtx.__path__, "gradtx.")
-        if not any(part.startswith("_") for part in m.name.split("."))
-    ]
-    return [gradtx, *(importlib.import_module(name) for name in names)]
-
-
-def importable_names(module: types.ModuleType) -> list[str]:
-    """What ``from module import *`` gives, or every non-underscore non-module name when there is no ``__all__``."""
-    if hasattr(module, "__all__"):
-        return list(module.__all__)
-    return [
-        name
-        for name, obj in vars(module).items()
-        if not name.startswith("_") and not isinstance(obj, types.ModuleType) and type(obj).__name__ != "_Feature"
-    ]
 
 
 def documented() -> list[tuple[str, Any]]:
