@@ -172,7 +172,7 @@ def zero_train_step(
         batch_sharding = NamedSharding(mesh, PartitionSpec(zero_axis))
     replicated = NamedSharding(mesh, PartitionSpec())
 
-    update = tx.update
+    update: Callable[..., Any] = tx.update
     if set(mesh.axis_types) == {AxisType.Explicit} and zero_stage >= 1:
         # With explicit axes every intermediate's sharding is part of its type, and a partitioned
         # statistic broadcast against another (Adafactor's rows times columns, SM3's per-dim
