@@ -23,6 +23,7 @@ api_reference = importlib.import_module("api_reference")
 ROLE = re.compile(r":(?:py:)?(func|class|meth|attr|mod|data|obj|exc):`(~?)([^`]+)`")
 MATH = re.compile(r":math:`([^`]+)`")
 MATH_DIRECTIVE = re.compile(r"^( *)\.\. math::[ \t]*\n((?:\1 +\S.*\n|[ \t]*\n)+)", flags=re.MULTILINE)
+MATH_DIRECTIVE_INLINE = re.compile(r"^( *)\.\. math:: *(\S.*\n(?:\1 +\S.*\n)*)", flags=re.MULTILINE)  # `.. math:: x`
 
 
 @functools.cache
@@ -65,10 +66,17 @@ def _math_block(match: re.Match[str]) -> str:
     return f"{indent}$$\n" + textwrap.indent(body, indent) + f"\n{indent}$$\n\n"
 
 
+def _math_inline_block(match: re.Match[str]) -> str:
+    indent, body = match.group(1), match.group(2)
+    lines = [line.strip() for line in body.splitlines()]
+    return f"{indent}$$\n" + "".join(f"{indent}{line}\n" for line in lines) + f"{indent}$$\n"
+
+
 def convert(text: str) -> str:
-    text = MATH_DIRECTIVE.sub(_math_block, text)
+    text = MATH_DIRECTIVE.sub(_math_block, text + "\n")
+    text = MATH_DIRECTIVE_INLINE.sub(_math_inline_block, text)
     text = MATH.sub(lambda m: f"${m.group(1)}$", text)
-    return ROLE.sub(_role, text)
+    return ROLE.sub(_role, text).rstrip("\n")
 
 
 class RstRoles(griffe.Extension):
