@@ -51,10 +51,13 @@ def lbfgs(
       >>> params = jnp.zeros(3)
       >>> state = solver.init(params)
       >>> value_and_grad = gradtx.value_and_grad_from_state(f)
-      >>> for _ in range(3):
+      >>> @jax.jit  # one compilation of the whole step, line search included
+      ... def step(params, state):
       ...     value, grad = value_and_grad(params, state=state)
       ...     updates, state = solver.update(grad, state, params, value=value, grad=grad, value_fn=f)
-      ...     params = gradtx.apply_updates(params, updates)
+      ...     return gradtx.apply_updates(params, updates), state
+      >>> for _ in range(3):
+      ...     params, state = step(params, state)
       >>> bool(f(params) < 1e-10)
       True
 
