@@ -9,6 +9,7 @@ checked in Python; they are accepted here and checked where they are used, if at
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -25,6 +26,7 @@ __all__ = [
     "check_scalar",
     "check_scalar_or_schedule",
     "concrete_float",
+    "require_extra_args",
 ]
 
 
@@ -144,6 +146,23 @@ def check_callable(name: str, value: Any, *, where: str, allow_none: bool = Fals
         return
     if not callable(value):
         raise TypeError(f"{where}: `{name}` must be callable, got {type(value).__name__}.")
+
+
+def require_extra_args(extra_args: Mapping[str, Any], names: Sequence[str], *, where: str, call: str) -> None:
+    """Raises ``TypeError`` naming each required extra argument of ``update`` that is missing.
+
+    A missing argument is a ``TypeError`` in Python (and in optax), not a ``ValueError``.
+
+    Args:
+      extra_args: the keyword arguments ``update`` received.
+      names: the ones it requires.
+      where: the caller's name, prefixed to the message.
+      call: how to call ``update`` correctly, shown in the message.
+    """
+    missing = [k for k in names if extra_args.get(k) is None]
+    if missing:
+        listed = ", ".join(f"`{k}`" for k in missing)
+        raise TypeError(f"{where}: update is missing the required extra argument(s) {listed}: call `{call}`.")
 
 
 def check_dtype(name: str, value: Any, *, where: str, floating: bool = True) -> Any:

@@ -121,6 +121,11 @@ def _is_stateful_schedule(value: Any) -> bool:
     return callable(value) and callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))
 
 
+def _is_prng_key(value: Any) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
+
+
 def _is_float(value: Any) -> bool:
     if isinstance(value, float):
         return True
@@ -199,7 +204,8 @@ def _make_injector(
                 other[name] = value
         for name, value in numeric.items():
             # Ranges are the inner factory's business (checked at `init`); NaN is never valid.
-            if jnp.ndim(value) == 0:
+            # A PRNG key (noisy_sgd's `key`) is data, not a number to check.
+            if jnp.ndim(value) == 0 and not _is_prng_key(value):
                 _checks.check_scalar(name, value, where=where)
         # As optax 0.2.8: every schedule becomes stateful and the state is always an
         # InjectStatefulHyperparamsState, so that optax checkpoints restore here and back.

@@ -45,18 +45,17 @@ def linesearch_inputs(updates: Updates, params: Params | None, extra_args: dict[
     """Validates and unpacks the line-search arguments of ``update``.
 
     Raises:
-      ValueError: naming each of ``value``, ``grad``, ``value_fn`` that is missing, when params are
-        missing, or when updates/grad do not match the params' structure.
-      TypeError: when ``value_fn`` is not callable, or an extra argument is neither a line-search
-        argument nor accepted by ``value_fn``.
+      TypeError: naming each of ``value``, ``grad``, ``value_fn`` that is missing; when ``value_fn``
+        is not callable, or an extra argument is neither a line-search argument nor accepted by
+        ``value_fn``.
+      ValueError: when params are missing, or when updates/grad do not match the params' structure.
     """
-    missing = [k for k in _REQUIRED if extra_args.get(k) is None]
-    if missing:
-        names = ", ".join(f"`{k}`" for k in missing)
-        raise ValueError(
-            f"{where}: update needs the extra argument(s) {names}: call "
-            "`update(updates, state, params, value=f(params), grad=grad_f(params), value_fn=f)`."
-        )
+    _checks.require_extra_args(
+        extra_args,
+        _REQUIRED,
+        where=where,
+        call="update(updates, state, params, value=f(params), grad=grad_f(params), value_fn=f)",
+    )
     _tree.require_params(params, where=where)
     value_fn = extra_args["value_fn"]
     _checks.check_callable("value_fn", value_fn, where=where)

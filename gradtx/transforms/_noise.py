@@ -65,6 +65,9 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None)
         key = 0 if seed is None else seed
     if isinstance(key, (int, jnp.integer)) and not isinstance(key, bool):
         key = jax.random.key(int(key))
+    elif isinstance(key, jax.Array) and jnp.ndim(key) == 0 and jnp.issubdtype(key.dtype, jnp.integer):
+        # An integer seed held as an array (inject_hyperparams stores `key=0` so, maybe traced).
+        key = jax.random.key(key)
     elif not isinstance(key, jax.Array):
         raise TypeError(f"{where}: `key` must be a jax.random key or an int, got {type(key).__name__}.")
 

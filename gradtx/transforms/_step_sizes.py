@@ -38,8 +38,8 @@ def scale_by_polyak(
       A :class:`~gradtx.GradientTransformation` with :class:`~gradtx.EmptyState`.
 
     Raises:
-      ValueError: when an argument lies outside its range or ``variant`` is unknown; at update time,
-        when ``value`` is missing.
+      ValueError: when an argument lies outside its range or ``variant`` is unknown.
+      TypeError: at update time, when ``value`` is missing (as for a missing Python argument).
 
     References:
       Loizou et al., "Stochastic Polyak Step-size for SGD: An Adaptive Learning Rate for Fast Convergence",
@@ -56,11 +56,9 @@ def scale_by_polyak(
     def update_fn(
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
-        if "value" not in extra_args:
-            raise ValueError(
-                f"{where} needs the loss value: call `update(updates, state, params, value=loss)` "
-                "(the extra argument `value` is missing)."
-            )
+        _checks.require_extra_args(
+            extra_args, ("value",), where=where, call="update(updates, state, params, value=loss)"
+        )
         value = extra_args["value"]
         if jnp.shape(value) != ():
             raise ValueError(f"{where}: `value` must be a scalar loss, got shape {jnp.shape(value)}.")

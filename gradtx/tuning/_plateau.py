@@ -105,8 +105,9 @@ def reduce_on_plateau(
       A :class:`gradtx.GradientTransformation` with :class:`ReduceLROnPlateauState`.
 
     Raises:
-      ValueError: on an out-of-range argument (naming it); from ``update`` when ``value`` is
-        missing or not a scalar.
+      ValueError: on an out-of-range argument (naming it); from ``update`` when ``value`` is not a
+        scalar.
+      TypeError: from ``update`` when ``value`` is missing (as for a missing Python argument).
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -173,10 +174,9 @@ def reduce_on_plateau(
         updates: Updates, state: ReduceLROnPlateauState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ReduceLROnPlateauState]:
         del params
-        if "value" not in extra_args:
-            raise ValueError(
-                f"{where}: `update` needs the monitored value, e.g. `update(updates, state, params, value=loss)`."
-            )
+        _checks.require_extra_args(
+            extra_args, ("value",), where=where, call="update(updates, state, params, value=loss)"
+        )
         value = jnp.asarray(extra_args["value"])
         if value.shape != ():
             raise ValueError(f"{where}: `value` must be a scalar, got shape {value.shape}.")

@@ -319,9 +319,9 @@ def test_missing_extra_args_are_named(make):
     full = {"value": f(w), "grad": 2 * w, "value_fn": f}
     for missing in ("value", "grad", "value_fn"):
         kwargs = {k: v for k, v in full.items() if k != missing}
-        with pytest.raises(ValueError, match=rf"extra argument\(s\) `{missing}`"):
+        with pytest.raises(TypeError, match=rf"extra argument\(s\) `{missing}`"):
             tx.update(2 * w, state, w, **kwargs)
-    with pytest.raises(ValueError, match=r"`value`, `grad`, `value_fn`"):
+    with pytest.raises(TypeError, match=r"`value`, `grad`, `value_fn`"):
         tx.update(2 * w, state, w)
     with pytest.raises(TypeError, match="not accepted by `value_fn`"):
         tx.update(2 * w, state, w, batch=1.0, **full)

@@ -124,7 +124,7 @@ def test_errors():
             gradtx.reduce_on_plateau(**kw)
     tx = gradtx.reduce_on_plateau()
     state = tx.init(jnp.ones(2, jnp.float32))
-    with pytest.raises(ValueError, match="value"):
+    with pytest.raises(TypeError, match="value"):  # a missing argument, as in Python
         tx.update(jnp.ones(2, jnp.float32), state)
     with pytest.raises(ValueError, match="scalar"):
         tx.update(jnp.ones(2, jnp.float32), state, value=jnp.ones(2, jnp.float32))
