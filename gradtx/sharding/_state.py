@@ -127,35 +127,54 @@ def _common_suffix(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
     return n
 
 
-def _relations(shape: tuple[int, ...], param: _Param) -> list[tuple[int, Spec]]:
-    """Every way a leaf of ``shape`` relates to ``param``, with the spec each gives the leaf."""
-    out = []
-    if shape == param.shape:
-        out.append((_SAME, param.spec))
-    if len(shape) + 1 == len(param.shape):
-        for d in range(len(param.shape)):
-            if param.shape[:d] + param.shape[d + 1 :] == shape:
-                out.append((_DROPPED, param.spec[:d] + param.spec[d + 1 :]))
-    if len(shape) == len(param.shape) + 1 and shape[1:] == param.shape:
-        out.append((_STACKED, (None, *param.spec)))
-    return out
+class _Relations:
+    """Every (kind, spec) by which a leaf shape relates to a param, indexed for quick lookup.
+
+    Params are indexed by each suffix of their key path, so a state leaf looks up the params that
+    share its longest path suffix directly instead of scanning all of them (models have thousands
+    of leaves, many of one shape).
+    """
+
+    def __init__(self, params: Sequence[_Param]) -> None:
+        self.params = params
+        self.by_suffix: dict[tuple[Any, ...], list[int]] = {}
+        for i, param in enumerate(params):
+            for k in range(len(param.path) + 1):
+                self.by_suffix.setdefault(param.path[len(param.path) - k :], []).append(i)
+
+    @staticmethod
+    def kinds(shape: tuple[int, ...], param: _Param) -> list[tuple[int, Spec]]:
+        """Every way a leaf of ``shape`` relates to ``param``, with the spec each gives the leaf."""
+        out = []
+        if shape == param.shape:
+            out.append((_SAME, param.spec))
+        if len(shape) + 1 == len(param.shape):
+            # Every dimension whose removal gives this shape is a candidate (a square matrix has
+            # two); the disagreement is settled in `_leaf_spec`.
+            for d in range(len(param.shape)):
+                if param.shape[:d] + param.shape[d + 1 :] == shape:
+                    out.append((_DROPPED, param.spec[:d] + param.spec[d + 1 :]))
+        if len(shape) == len(param.shape) + 1 and shape[1:] == param.shape:
+            out.append((_STACKED, (None, *param.spec)))
+        return out
+
+    def best(self, path: tuple[Any, ...], shape: tuple[int, ...]) -> list[Spec]:
+        """The specs of the best-related params: longest common path suffix, then kind."""
+        for k in range(len(path), -1, -1):
+            related = self.by_suffix.get(path[len(path) - k :], [])
+            found = [rel for i in related for rel in self.kinds(shape, self.params[i])]
+            if found:
+                kind = min(r[0] for r in found)
+                return [spec for r_kind, spec in found if r_kind == kind]
+        return []
 
 
-def _leaf_spec(path: tuple[Any, ...], shape: tuple[int, ...], params: Sequence[_Param]) -> Spec | None:
+def _leaf_spec(path: tuple[Any, ...], shape: tuple[int, ...], relations: _Relations) -> Spec | None:
     """The spec of a per-parameter leaf, or ``None`` when it relates to no param (replicated)."""
     if not shape:
         return None  # scalars: counters, hyperparameters, per-leaf norms
-    best: tuple[int, int] | None = None
-    specs: list[Spec] = []
-    for param in params:
-        suffix = _common_suffix(path, param.path)
-        for kind, spec in _relations(shape, param):
-            rank = (suffix, -kind)
-            if best is None or rank > best:
-                best, specs = rank, [spec]
-            elif rank == best:
-                specs.append(spec)
-    if best is None:
+    specs = relations.best(path, shape)
+    if not specs:
         return None
     # Candidates that disagree about a dimension (equally related, differently sharded) leave it
     # unsharded: any choice would be valid, none is implied by the structure.
@@ -262,10 +281,11 @@ def state_shardings(
         return jax.tree_util.tree_unflatten(state_def, [])
     _check_zero_axis(mesh, zero_axis, where=where)
     check_memory_kind(mesh, memory_kind, where=where)
+    relations = _Relations(entries)
     out = []
     for path, leaf in state_leaves:
         shape = _shape(leaf)
-        spec = _leaf_spec(tuple(path), shape, entries)
+        spec = _leaf_spec(tuple(path), shape, relations)
         if spec is None:
             out.append(_named(mesh, (), memory_kind))
         else:
