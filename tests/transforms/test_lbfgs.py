@@ -332,7 +332,7 @@ def test_missing_extra_args_are_named(make):
 def test_lbfgs_names_a_missing_extra_arg():
     w = jnp.array([1.0, 2.0], jnp.float32)
     tx = gradtx.lbfgs()
-    with pytest.raises(ValueError, match=r"extra argument\(s\) `value_fn`"):
+    with pytest.raises(TypeError, match=r"extra argument\(s\) `value_fn`"):
         jax.eval_shape(lambda p: tx.update(p, tx.init(p), p, value=jnp.sum(p), grad=p), w)
 
 
