@@ -1,4 +1,4 @@
-"""Failure modes of every registered optimizer (issue 9): mismatched trees, integer params,
+"""Failure modes of every registered optimizer: mismatched trees, integer params,
 saturated step counters, infinite gradients, and bit-for-bit determinism.
 
 Driven by the contract registry (``tests/support/registry.py``); the optimizers are built with the

@@ -1,4 +1,4 @@
-"""Fuzzing (issue 9): random chains of 1-4 gradtx transforms over random trees and dtypes.
+"""Fuzzing: random chains of 1-4 gradtx transforms over random trees and dtypes.
 
 Each example draws a chain from ~30 transforms with valid random hyperparameters, a random
 parameter tree (``tests/support/trees.py``: float32/float64/bfloat16/float16 leaves of random shapes)

@@ -1,4 +1,4 @@
-"""Hyperparameter validation over every public constructor in ``gradtx`` (issue 9).
+"""Hyperparameter validation over every public constructor in ``gradtx``.
 
 The constructors are found by introspection: every public function of ``gradtx`` that returns
 a transform or a schedule. Each numeric hyperparameter given NaN must raise ``ValueError`` or

@@ -1,8 +1,6 @@
-"""Independent float64 NumPy references for the optax-parity optimizers, written from the papers.
+"""Float64 references of the Adam family: Adam (NAdam, AdamW), RAdam, AdaMax, AMSGrad, AdaBelief, Yogi, Adan.
 
-Each rule works on one leaf: ``init(p) -> state`` and ``step(g, p, state, t) -> (update, state)`` with
-``t = 1, 2, ...``; the update is added to the param. Betas use the code convention (``b`` is the
-decay of a moving average, the papers' ``1 - beta`` for Adan).
+Whole-tree steps ``ref_<name>`` and per-leaf rules (dataclasses): see ``tests/support/reference_runner.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +9,108 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from tests.support.reference_runner import Step, Tree, schedule_value
+
+
+def adam_direction(
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    t: int,
+    b1: float,
+    b2: float,
+    eps: float,
+    eps_root: float,
+    nesterov: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One leaf's Adam step direction ``m_hat / (sqrt(v_hat + eps_root) + eps)``, with the new ``m`` and ``v``."""
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g**2
+    # Dozat's Nesterov form looks one bias correction ahead for the momentum term.
+    m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t) if nesterov else m / (1 - b1**t)
+    v_hat = v / (1 - b2**t)
+    return m_hat / (np.sqrt(v_hat + eps_root) + eps), m, v
+
+
+def ref_adam(
+    learning_rate: Any,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+) -> Step:
+    """Kingma & Ba (Dozat's Nesterov form; Loshchilov & Hutter's decoupled decay, times lr)."""
+
+    def step(p: Tree, g: Tree, s: Any, t: int) -> tuple[Tree, Any]:
+        lr = schedule_value(learning_rate, t - 1)
+        s = ({k: np.zeros_like(v) for k, v in p.items()},) * 2 if s is None else s
+        m, v = dict(s[0]), dict(s[1])
+        new_p = {}
+        for k in p:
+            d, m[k], v[k] = adam_direction(g[k], m[k], v[k], t, b1, b2, eps, eps_root, nesterov)
+            new_p[k] = p[k] - lr * (d + weight_decay * p[k])
+        return new_p, (m, v)
+
+    return step
+
+
+def ref_radam(
+    learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, threshold: float = 5.0
+) -> Step:
+    """Liu et al.: rectified adaptive step once rho_t >= threshold, else bias-corrected momentum."""
+    rho_inf = 2 / (1 - b2) - 1
+
+    def step(p: Tree, g: Tree, s: Any, t: int) -> tuple[Tree, Any]:
+        s = ({k: np.zeros_like(v) for k, v in p.items()},) * 2 if s is None else s
+        m = {k: b1 * s[0][k] + (1 - b1) * g[k] for k in p}
+        v = {k: b2 * s[1][k] + (1 - b2) * g[k] ** 2 for k in p}
+        rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        new_p = {}
+        for k in p:
+            m_hat = m[k] / (1 - b1**t)
+            if rho >= threshold:
+                r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+                d = r * m_hat / (np.sqrt(v[k] / (1 - b2**t)) + eps)
+            else:
+                d = m_hat
+            new_p[k] = p[k] - learning_rate * d
+        return new_p, (m, v)
+
+    return step
+
+
+def ref_adamax(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Step:
+    """Kingma & Ba section 7.1: u_t = max(b2 u_{t-1}, |g_t| + eps), step m_hat / u_t."""
+
+    def step(p: Tree, g: Tree, s: Any, t: int) -> tuple[Tree, Any]:
+        s = ({k: np.zeros_like(v) for k, v in p.items()},) * 2 if s is None else s
+        m = {k: b1 * s[0][k] + (1 - b1) * g[k] for k in p}
+        u = {k: np.maximum(b2 * s[1][k], np.abs(g[k]) + eps) for k in p}
+        return {k: p[k] - learning_rate * m[k] / ((1 - b1**t) * u[k]) for k in p}, (m, u)
+
+    return step
+
+
+@dataclass
+class AMSGrad:
+    """Reddi et al. 2018, Algorithm 2, with the maximum taken over bias-corrected second moments."""
+
+    lr: float
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+
+    def init(self, p: np.ndarray) -> Any:
+        return [np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)]
+
+    def step(self, g: np.ndarray, p: np.ndarray, st: Any, t: int) -> tuple[np.ndarray, Any]:
+        m = self.b1 * st[0] + (1 - self.b1) * g
+        v = self.b2 * st[1] + (1 - self.b2) * g**2
+        v_max = np.maximum(st[2], v / (1 - self.b2**t))
+        return -self.lr * (m / (1 - self.b1**t)) / (np.sqrt(v_max) + self.eps), [m, v, v_max]
 
 
 @dataclass
@@ -54,25 +154,6 @@ class Yogi:
 
 
 @dataclass
-class AMSGrad:
-    """Reddi et al. 2018, Algorithm 2, with the maximum taken over bias-corrected second moments."""
-
-    lr: float
-    b1: float = 0.9
-    b2: float = 0.999
-    eps: float = 1e-8
-
-    def init(self, p: np.ndarray) -> Any:
-        return [np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)]
-
-    def step(self, g: np.ndarray, p: np.ndarray, st: Any, t: int) -> tuple[np.ndarray, Any]:
-        m = self.b1 * st[0] + (1 - self.b1) * g
-        v = self.b2 * st[1] + (1 - self.b2) * g**2
-        v_max = np.maximum(st[2], v / (1 - self.b2**t))
-        return -self.lr * (m / (1 - self.b1**t)) / (np.sqrt(v_max) + self.eps), [m, v, v_max]
-
-
-@dataclass
 class Adan:
     """Xie et al. 2022, Algorithm 1 (paper beta_i = 1 - b_i), bias-corrected, no weight decay.
 
@@ -97,89 +178,3 @@ class Adan:
         n = self.b3 * n + (1 - self.b3) * (g + self.b2 * diff) ** 2
         m_hat, v_hat, n_hat = m / (1 - self.b1**t), v / (1 - self.b2**t), n / (1 - self.b3**t)
         return -self.lr * (m_hat + self.b2 * v_hat) / (np.sqrt(n_hat) + self.eps), [m, v, n, g]
-
-
-@dataclass
-class NovoGrad:
-    """Ginsburg et al. 2019, Algorithm 1: layer-wise second moment, epsilon inside the root."""
-
-    lr: float
-    b1: float = 0.9
-    b2: float = 0.25
-    eps: float = 1e-8
-    wd: float = 0.0
-
-    def init(self, p: np.ndarray) -> Any:
-        return [np.zeros_like(p), 0.0]
-
-    def step(self, g: np.ndarray, p: np.ndarray, st: Any, t: int) -> tuple[np.ndarray, Any]:
-        norm2 = float(np.sum(g * g))
-        v = norm2 if t == 1 else self.b2 * st[1] + (1 - self.b2) * norm2
-        d = g / np.sqrt(v + self.eps) + self.wd * p
-        m = d if t == 1 else self.b1 * st[0] + d
-        return -self.lr * m, [m, v]
-
-
-@dataclass
-class Rprop:
-    """Riedmiller and Braun 1993 without weight backtracking (iRprop-, as torch.optim.Rprop)."""
-
-    lr: float
-    eta_minus: float = 0.5
-    eta_plus: float = 1.2
-    step_min: float = 1e-6
-    step_max: float = 50.0
-
-    def init(self, p: np.ndarray) -> Any:
-        return [np.full_like(p, self.lr), np.zeros_like(p)]
-
-    def step(self, g: np.ndarray, p: np.ndarray, st: Any, t: int) -> tuple[np.ndarray, Any]:
-        size, g_prev = st
-        prod = g * g_prev
-        size = np.where(prod > 0, np.minimum(size * self.eta_plus, self.step_max), size)
-        size = np.where(prod < 0, np.maximum(size * self.eta_minus, self.step_min), size)
-        g = np.where(prod < 0, 0.0, g)
-        return -size * np.sign(g), [size, g]
-
-
-@dataclass
-class SM3:
-    """Anil et al. 2019, SM3-II with momentum (accumulators summed: the paper's form, b2 = 1)."""
-
-    lr: float
-    momentum: float = 0.9
-    eps: float = 1e-8
-
-    def init(self, p: np.ndarray) -> Any:
-        return [[np.zeros(n) for n in p.shape], np.zeros_like(p)]
-
-    def step(self, g: np.ndarray, p: np.ndarray, st: Any, t: int) -> tuple[np.ndarray, Any]:
-        acc, m = st
-        if g.ndim == 1:
-            nu = acc[0] + g**2
-            new_acc = [nu]
-        else:
-            prior = np.full(g.shape, np.inf)
-            for i, a in enumerate(acc):
-                shape = [1] * g.ndim
-                shape[i] = g.shape[i]
-                prior = np.minimum(prior, a.reshape(shape))
-            nu = prior + g**2
-            new_acc = [nu.max(axis=tuple(j for j in range(g.ndim) if j != i)) for i in range(g.ndim)]
-        scaled = np.where(nu > 0, g / np.sqrt(nu + self.eps), 0.0)
-        m = self.momentum * m + (1 - self.momentum) * scaled
-        return -self.lr * m, [new_acc, m]
-
-
-def run(rule: Any, params: list[np.ndarray], grad_fn: Any, steps: int) -> list[list[np.ndarray]]:
-    """The trajectory (params after each step) of ``rule`` applied leaf by leaf."""
-    params = [np.asarray(p, np.float64).copy() for p in params]
-    states = [rule.init(p) for p in params]
-    path = []
-    for t in range(1, steps + 1):
-        grads = grad_fn(params)
-        for i, (g, p) in enumerate(zip(grads, params)):
-            u, states[i] = rule.step(g, p, states[i], t)
-            params[i] = p + u
-        path.append([p.copy() for p in params])
-    return path
