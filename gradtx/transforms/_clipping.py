@@ -277,7 +277,10 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
 
     def summed(g: Any) -> jax.Array:
         g = jnp.asarray(g)
-        return jnp.tensordot(multipliers.astype(g.dtype), g, axes=1)
+        # Integer gradients are summed in the norm's float dtype (as optax promotes), never
+        # with multipliers truncated to integers (which zeroes every clipped example).
+        dtype = g.dtype if jnp.issubdtype(g.dtype, jnp.inexact) else multipliers.dtype
+        return jnp.tensordot(multipliers.astype(dtype), g.astype(dtype), axes=1)
 
     return jax.tree.map(summed, grads), num_clipped
 
