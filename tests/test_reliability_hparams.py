@@ -73,7 +73,8 @@ NOT_CONSTRUCTORS = {
     "init_empty_state", "keep_params_nonnegative", "layerwise_decay_groups", "lr_finder", "named_chain",
     "param_path_name", "per_example_global_norm_clip", "per_example_layer_norm_clip", "periodic_update",
     "safe_increment", "centralize", "scale_by_sign", "set_to_zero", "skip_large_updates", "skip_not_finite",
-    "stateless", "stateless_with_tree_map", "value_and_grad_from_state", "with_extra_args_support", "zero_nans",
+    "state_bytes_per_param", "stateless", "stateless_with_tree_map", "value_and_grad_from_state",
+    "with_extra_args_support", "zero_nans",
 }  # fmt: skip
 
 # Hyperparameters whose default is None but which take a number when given.

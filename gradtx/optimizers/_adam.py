@@ -20,6 +20,7 @@ def adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Adam: :func:`gradtx.scale_by_adam` then the learning rate.
 
@@ -31,6 +32,7 @@ def adam(
       eps_root: added inside the square root. Default 0.
       mu_dtype: dtype of the first moment; ``None`` uses the params' dtypes.
       nesterov: NAdam's momentum. Default ``False``.
+      nu_dtype: dtype of the second moment (a gradtx extension); ``None`` uses the params' dtypes.
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -47,7 +49,9 @@ def adam(
       Kingma and Ba, "Adam: A Method for Stochastic Optimization", https://arxiv.org/abs/1412.6980, 2014.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -61,10 +65,11 @@ def nadam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = True,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """NAdam: :func:`gradtx.scale_by_adam` with ``nesterov=True`` (Dozat's form), then the lr.
 
-    Args: as :func:`adam`, with ``nesterov`` defaulting to ``True``.
+    Args: as :func:`adam` (``nu_dtype`` included), with ``nesterov`` defaulting to ``True``.
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -82,7 +87,9 @@ def nadam(
       Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop, 2016.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -98,6 +105,7 @@ def adamw(
     mask: MaskOrFn = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """AdamW: Adam, then decoupled weight decay, then the learning rate.
 
@@ -106,7 +114,7 @@ def adamw(
 
     Args:
       learning_rate: a scalar or a schedule.
-      b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`adam`.
+      b1, b2, eps, eps_root, mu_dtype, nesterov, nu_dtype: as :func:`adam`.
       weight_decay: decay rate, or a schedule. Default 1e-4.
       mask: which params to decay (pytree of bools or callable); ``None`` decays all.
 
@@ -125,7 +133,9 @@ def adamw(
       Loshchilov and Hutter, "Decoupled Weight Decay Regularization", https://arxiv.org/abs/1711.05101, 2017.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -140,12 +150,15 @@ def radam(
     threshold: Any = 5.0,
     *,
     nesterov: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rectified Adam: :func:`gradtx.scale_by_radam` then the learning rate.
 
     Args:
       learning_rate: a scalar or a schedule.
-      b1, b2, eps, eps_root, nesterov: as :func:`adam`.
+      b1, b2, eps, eps_root, nesterov, mu_dtype, nu_dtype: as :func:`adam` (keyword-only here: optax's
+        ``radam`` has neither).
       threshold: the variance-tractability threshold on :math:`\\rho_t`. Default 5.
 
     Returns:
@@ -164,12 +177,29 @@ def radam(
       Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", https://arxiv.org/abs/1908.03265, 2019.
     """
     return chain(
-        scale_by_radam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, threshold=threshold, nesterov=nesterov),
+        scale_by_radam(
+            b1=b1,
+            b2=b2,
+            eps=eps,
+            eps_root=eps_root,
+            threshold=threshold,
+            nesterov=nesterov,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
 
-def adamax(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
+def adamax(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
     """AdaMax: :func:`gradtx.scale_by_adamax` then the learning rate.
 
     Args:
@@ -177,6 +207,8 @@ def adamax(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps:
       b1: first-moment decay. Default 0.9.
       b2: infinity-norm decay. Default 0.999.
       eps: stabilizer inside the max. Default 1e-8.
+      mu_dtype, nu_dtype: dtypes of the first moment and of the infinity norm (gradtx extensions);
+        ``None`` uses the params' dtypes.
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -193,7 +225,10 @@ def adamax(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps:
     References:
       Kingma and Ba, "Adam: A Method for Stochastic Optimization", https://arxiv.org/abs/1412.6980, 2014.
     """
-    return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_adamax(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def adamaxw(
@@ -203,12 +238,15 @@ def adamaxw(
     eps: Any = 1e-8,
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: MaskOrFn = None,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """AdaMax with decoupled weight decay: :func:`gradtx.scale_by_adamax`, decay, learning rate.
 
     Args:
       learning_rate: a scalar or a schedule.
-      b1, b2, eps: as :func:`gradtx.scale_by_adamax`.
+      b1, b2, eps, mu_dtype, nu_dtype: as :func:`gradtx.scale_by_adamax`.
       weight_decay: decay rate (multiplied by the learning rate), or a schedule. Default 1e-4.
       mask: which params to decay; ``None`` decays all.
 
@@ -229,7 +267,7 @@ def adamaxw(
       Loshchilov and Hutter, "Decoupled Weight Decay Regularization", https://arxiv.org/abs/1711.05101, 2017.
     """
     return chain(
-        scale_by_adamax(b1=b1, b2=b2, eps=eps),
+        scale_by_adamax(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -244,12 +282,14 @@ def amsgrad(
     mu_dtype: Any = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """AMSGrad: :func:`gradtx.scale_by_amsgrad`, then the learning rate.
 
     Args:
       learning_rate: a scalar or a schedule.
-      b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu: as
+      b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu, nu_dtype: as
         :func:`gradtx.scale_by_amsgrad`.
 
     Returns:
@@ -276,6 +316,7 @@ def amsgrad(
             mu_dtype=mu_dtype,
             bias_correction_mu=bias_correction_mu,
             bias_correction_nu=bias_correction_nu,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )
@@ -292,6 +333,7 @@ def nadamw(
     mask: MaskOrFn = None,
     *,
     nesterov: bool = True,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """NAdamW: :func:`gradtx.adamw` with Nesterov momentum on by default.
 
@@ -301,6 +343,7 @@ def nadamw(
       weight_decay: decay rate (multiplied by the learning rate), or a schedule. Default 1e-4.
       mask: which params to decay; ``None`` decays all.
       nesterov: Nesterov's first moment. Default ``True``.
+      nu_dtype: dtype of the second moment (a gradtx extension); ``None`` uses the params' dtypes.
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -319,7 +362,9 @@ def nadamw(
       Loshchilov and Hutter, "Decoupled Weight Decay Regularization", https://arxiv.org/abs/1711.05101, 2017.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -149,7 +149,9 @@ def scale_by_adam(
     return GradientTransformation(_init_adam(where, mu_dtype, nu_dtype), update_fn)
 
 
-def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
+def scale_by_adamax(
+    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, mu_dtype: Any = None, nu_dtype: Any = None
+) -> GradientTransformation:
     """Rescales updates by AdaMax's infinity-norm second moment.
 
     .. math::
@@ -163,12 +165,15 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
       b1: first-moment decay in ``[0, 1)``. Default 0.9.
       b2: infinity-norm decay in ``[0, 1)``. Default 0.999.
       eps: ``>= 0``. Default 1e-8.
+      mu_dtype: dtype of :math:`m` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
+      nu_dtype: dtype of :math:`v` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdamState`.
 
     Raises:
       ValueError: when ``b1``/``b2`` lie outside ``[0, 1)`` or ``eps`` is negative.
+      TypeError: when ``mu_dtype``/``nu_dtype`` are not floating dtypes.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -185,6 +190,8 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
     """
     where = "scale_by_adamax"
     _check_betas(where, b1, b2, eps)
+    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+    nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def update_fn(
         updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra_args: Any
@@ -212,7 +219,7 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
         new_updates, mu, nu = m.unzip(updates, out, 3)
         return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(_init_adam(where, None, None), update_fn)
+    return GradientTransformation(_init_adam(where, mu_dtype, nu_dtype), update_fn)
 
 
 def scale_by_radam(
@@ -223,6 +230,8 @@ def scale_by_radam(
     threshold: Any = 5.0,
     *,
     nesterov: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescales updates by Rectified Adam: Adam once the variance is tractable, momentum before.
 
@@ -243,12 +252,15 @@ def scale_by_radam(
       threshold: the :math:`\\rho_t` from which the adaptive step is used, ``>= 4`` (below 4
         the rectification is the root of a negative number). Default 5.
       nesterov: NAdam's look-ahead momentum. Default ``False``.
+      mu_dtype: dtype of :math:`m` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
+      nu_dtype: dtype of :math:`v` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdamState`.
 
     Raises:
       ValueError: when ``b1``/``b2`` lie outside ``[0, 1)`` or ``eps``/``eps_root`` are negative.
+      TypeError: when ``mu_dtype``/``nu_dtype`` are not floating dtypes.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -265,6 +277,8 @@ def scale_by_radam(
     """
     where = "scale_by_radam"
     _check_betas(where, b1, b2, eps, eps_root)
+    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+    nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
     # rho_t starts at 1 and grows towards rho_inf; the rectification's root is of a negative
     # number for 2 < rho_t < 4, so an adaptive step taken there would be NaN.
     _checks.check_in_range("threshold", threshold, 4.0, None, where=where)
@@ -299,7 +313,7 @@ def scale_by_radam(
         new_updates, mu, nu = m.unzip(updates, out, 3)
         return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(_init_adam(where, None, None), update_fn)
+    return GradientTransformation(_init_adam(where, mu_dtype, nu_dtype), update_fn)
 
 
 class ScaleByAmsgradState(NamedTuple):
@@ -319,6 +333,8 @@ def scale_by_amsgrad(
     mu_dtype: Any = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescales updates by AMSGrad: Adam whose denominator never shrinks.
 
@@ -338,13 +354,15 @@ def scale_by_amsgrad(
       mu_dtype: dtype of the first moment; ``None`` uses each param's dtype.
       bias_correction_mu: divide :math:`m_t` by :math:`1 - b_1^t`. Default ``True``.
       bias_correction_nu: divide :math:`v_t` by :math:`1 - b_2^t` before the maximum. Default ``True``.
+      nu_dtype: dtype of :math:`v` and :math:`\\hat v^{max}` (a gradtx extension; keyword-only);
+        ``None`` uses each param's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAmsgradState`.
 
     Raises:
       ValueError: when an argument lies outside its range.
-      TypeError: when ``mu_dtype`` is not a floating dtype.
+      TypeError: when ``mu_dtype``/``nu_dtype`` are not floating dtypes.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -361,13 +379,14 @@ def scale_by_amsgrad(
     where = "scale_by_amsgrad"
     _check_betas(where, b1, b2, eps, eps_root)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+    nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByAmsgradState:
         return ScaleByAmsgradState(
             count=zero_count(),
             mu=m.state_zeros(params, mu_dtype),
-            nu=m.state_zeros(params),
-            nu_max=m.state_zeros(params),
+            nu=m.state_zeros(params, nu_dtype),
+            nu_max=m.state_zeros(params, nu_dtype),
         )
 
     def update_fn(

@@ -29,6 +29,17 @@ import gradtx
 # "Deliberate differences from optax" section of docs/conventions.md (a test checks both ways).
 DELIBERATE_DIFFERENCES: dict[str, str] = {
     "scale_by_adam": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "adam": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "adamw": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "nadam": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "nadamw": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "amsgrad": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "scale_by_amsgrad": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "radam": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "scale_by_radam": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "adamax": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "adamaxw": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "scale_by_adamax": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
     "scale_by_rms": "adds a keyword-only `centered` after optax's arguments (torch's centered RMSprop)",
 }
 
