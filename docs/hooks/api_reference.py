@@ -82,7 +82,7 @@ def _family_title(owner: str) -> str:
     doc = inspect.getdoc(importlib.import_module(owner)) or owner
     title = doc.split("\n\n")[0].replace("\n", " ").strip().split(". ")[0].rstrip(".")
     for cut in (": ", ", ", " (", " and "):
-        if cut == ": " or len(title) > 50:
+        if cut == ": " or len(title) > 60:
             title = title.split(cut)[0]
     return title
 
