@@ -73,7 +73,9 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None)
 
     def init_fn(params: Params) -> AddNoiseState:
         del params
-        return AddNoiseState(count=zero_count(), rng_key=key)
+        # A copy, not the caller's key: donating the state then never frees the caller's array, and
+        # under `jax.set_mesh` the copy is typed on that mesh as the updated key will be.
+        return AddNoiseState(count=zero_count(), rng_key=jnp.array(key, copy=True))
 
     def update_fn(
         updates: Updates, state: AddNoiseState, params: Params | None = None, **extra_args: Any
