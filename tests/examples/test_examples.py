@@ -50,6 +50,7 @@ SMOKE = {
     "rosenbrock.py": ("rosenbrock.png", "steps until f - f*"),
     "flax_linen.py": ("checkpoints", "resumed run vs uninterrupted run"),
     "accumulation_and_mixed_precision.py": (None, "accumulated vs large batch"),
+    "finetune_param_groups.py": (None, "layer-wise decay learning rates"),
 }
 OWN_TESTS = {"train_digits.py", "zero_sharding.py"}
 
