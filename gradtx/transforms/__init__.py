@@ -3,6 +3,16 @@
 Mirrors ``optax.transforms``; every name here is also re-exported flat as ``gradtx.<name>``.
 """
 
+# optax.transforms also holds combinators and wrappers that gradtx keeps in its core and in
+# gradtx.wrappers (chain, masked, partition, MultiSteps, ...): the same objects are re-exported
+# here, so that `optax.transforms.X` code runs under `import gradtx as optax`.
+from gradtx._combine import chain as chain
+from gradtx._combine import named_chain as named_chain
+from gradtx._masking import MaskedNode as MaskedNode
+from gradtx._masking import MaskedState as MaskedState
+from gradtx._masking import masked as masked
+from gradtx._partition import PartitionState as PartitionState
+from gradtx._partition import partition as partition
 from gradtx.transforms._adam import ScaleByAdamState as ScaleByAdamState
 from gradtx.transforms._adam import ScaleByAmsgradState as ScaleByAmsgradState
 from gradtx.transforms._adam import scale_by_adam as scale_by_adam
@@ -72,3 +82,38 @@ from gradtx.transforms._weight_decay import add_decayed_weights as add_decayed_w
 from gradtx.transforms._zoom_linesearch import ScaleByZoomLinesearchState as ScaleByZoomLinesearchState
 from gradtx.transforms._zoom_linesearch import ZoomLinesearchInfo as ZoomLinesearchInfo
 from gradtx.transforms._zoom_linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
+from gradtx.wrappers._accumulate import MultiSteps as MultiSteps
+from gradtx.wrappers._accumulate import MultiStepsState as MultiStepsState
+from gradtx.wrappers._accumulate import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
+from gradtx.wrappers._accumulate import skip_large_updates as skip_large_updates
+from gradtx.wrappers._accumulate import skip_not_finite as skip_not_finite
+from gradtx.wrappers._conditional import ConditionallyMaskState as ConditionallyMaskState
+from gradtx.wrappers._conditional import ConditionallyTransformState as ConditionallyTransformState
+from gradtx.wrappers._conditional import ConditionFn as ConditionFn
+from gradtx.wrappers._conditional import conditionally_mask as conditionally_mask
+from gradtx.wrappers._conditional import conditionally_transform as conditionally_transform
+from gradtx.wrappers._finite import ApplyIfFiniteState as ApplyIfFiniteState
+from gradtx.wrappers._finite import ZeroNansState as ZeroNansState
+from gradtx.wrappers._finite import apply_if_finite as apply_if_finite
+from gradtx.wrappers._finite import zero_nans as zero_nans
+from gradtx.wrappers._flatten import flatten as flatten
+from gradtx.wrappers._freeze import freeze as freeze
+from gradtx.wrappers._freeze import selective_transform as selective_transform
+from gradtx.wrappers._monitoring import MonitorState as MonitorState
+from gradtx.wrappers._monitoring import SnapshotState as SnapshotState
+from gradtx.wrappers._monitoring import measure_with_ema as measure_with_ema
+from gradtx.wrappers._monitoring import monitor as monitor
+from gradtx.wrappers._monitoring import snapshot as snapshot
+
+_COMPAT_NAMES = ("NonNegativeParamsState", "TraceState", "trace")
+
+
+def __getattr__(name: str) -> object:
+    # optax.transforms' compatibility names (trace, TraceState, NonNegativeParamsState) are those of
+    # gradtx.compat; looked up on first use, because gradtx.compat builds on this package (an
+    # import at the top would be circular).
+    if name in _COMPAT_NAMES:
+        from gradtx import compat
+
+        return getattr(compat, name)
+    raise AttributeError(f"module 'gradtx.transforms' has no attribute {name!r}")
