@@ -7,6 +7,7 @@ A tiny float64 MLP whose every dimension divides by 8, so partitioned state spli
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import jax
@@ -238,3 +239,21 @@ def test_reductions_within_and_across_sharded_leaves_stay_exact(name):
         np.testing.assert_allclose(float(loss), float(ref_loss), rtol=0, atol=1e-9)
     for got, want in zip(jax.tree.leaves((params, state)), jax.tree.leaves((ref_p, ref_s)), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=0, atol=1e-9)
+
+
+def test_stage1_gathers_each_updated_param_and_stage0_gathers_none():
+    """The compiled program shows the ZeRO-1 pattern: each param, updated where its state slice
+    lives, is all-gathered. (XLA:CPU lowers stage 2's reduce-scatter as an all-reduce and a
+    slice, so the collectives' names prove stages 0 and 1 only; bytes and equality prove the rest.)
+    """
+    mesh = jax.make_mesh((8,), ("data",))
+    shapes = {f"f64[{','.join(map(str, v.shape))}]" for v in _params().values()}
+
+    def gathered(stage: int) -> set[str]:
+        zero = zero_train_step(loss_fn, _tx(), mesh, _params(), zero_stage=stage)
+        params, state = zero.init(_params())
+        hlo = zero.step.lower(params, state, _batches()[0]).compile().as_text()
+        return {m for m in re.findall(r"= (f64\[[\d,]*\])\S* all-gather(?:-start)?\(", hlo) if m in shapes}
+
+    assert gathered(0) == set()
+    assert gathered(1) == shapes
