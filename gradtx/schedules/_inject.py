@@ -220,7 +220,9 @@ def _make_injector(
         def init_fn(params: Params) -> Any:
             dtype = _default_dtype(params, hp_dtype)
             count = zero_count()
-            hparams = {k: cast(k, v, dtype, always=False) for k, v in numeric.items()}
+            # Copies, not the caller's arrays: donating the state never frees them, and under
+            # `jax.set_mesh` a copy is typed on that mesh, as the updated hyperparameter will be.
+            hparams = {k: jnp.array(cast(k, v, dtype, always=False), copy=True) for k, v in numeric.items()}
             hstates = {k: f.init() for k, f in stateful.items()}
             for k, f in stateful.items():
                 hparams[k] = cast(k, scheduled(k, f, hstates[k]), dtype)

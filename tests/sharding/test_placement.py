@@ -182,6 +182,10 @@ WRAPPERS = {
     "conditionally_transform": lambda: gradtx.conditionally_transform(_adamw(), lambda step: step % 2 == 0),
     "conditionally_mask": lambda: gradtx.conditionally_mask(_adamw(), lambda step: step % 2 == 0),
     "inject_hyperparams": lambda: gradtx.inject_hyperparams(gradtx.adamw)(learning_rate=0.01, weight_decay=0.01),
+    # An array hyperparameter made outside the mesh: init keeps a copy typed on the mesh.
+    "inject_array": lambda: gradtx.inject_hyperparams(gradtx.adamw)(
+        learning_rate=jnp.asarray(0.01, jnp.float32), weight_decay=0.01
+    ),
     "inject_schedule": lambda: gradtx.inject_hyperparams(gradtx.adamw)(
         learning_rate=gradtx.linear_schedule(0.01, 0.001, 4)
     ),
