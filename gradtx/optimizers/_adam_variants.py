@@ -19,12 +19,14 @@ def adabelief(
     eps_root: Any = 1e-16,
     *,
     nesterov: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """AdaBelief: :func:`gradtx.scale_by_belief`, then the learning rate.
 
     Args:
       learning_rate: a scalar or a schedule.
-      b1, b2, eps, eps_root, nesterov: as :func:`gradtx.scale_by_belief`.
+      b1, b2, eps, eps_root, nesterov, mu_dtype, nu_dtype: as :func:`gradtx.scale_by_belief`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -43,7 +45,9 @@ def adabelief(
       https://arxiv.org/abs/2010.07468, 2020.
     """
     return chain(
-        scale_by_belief(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
+        scale_by_belief(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -57,6 +61,9 @@ def adan(
     eps_root: Any = 1e-8,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Adan: :func:`gradtx.scale_by_adan`, decoupled weight decay, then the learning rate.
 
@@ -64,7 +71,8 @@ def adan(
 
     Args:
       learning_rate: a scalar or a schedule.
-      b1, b2, b3, eps, eps_root: as :func:`gradtx.scale_by_adan`.
+      b1, b2, b3, eps, eps_root, mu_dtype, nu_dtype: as :func:`gradtx.scale_by_adan` (the dtypes are
+        keyword-only gradtx extensions).
       weight_decay: decay rate (multiplied by the learning rate), or a schedule. Default 0.
       mask: which params to decay; ``None`` decays all.
 
@@ -85,18 +93,27 @@ def adan(
       https://arxiv.org/abs/2208.06677, 2022.
     """
     return chain(
-        scale_by_adan(b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root),
+        scale_by_adan(b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
 
 
-def yogi(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3) -> GradientTransformation:
+def yogi(
+    learning_rate: ScalarOrSchedule,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-3,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
     """Yogi: :func:`gradtx.scale_by_yogi`, then the learning rate.
 
     Args:
       learning_rate: a scalar or a schedule.
-      b1, b2, eps: as :func:`gradtx.scale_by_yogi`.
+      b1, b2, eps, mu_dtype, nu_dtype: as :func:`gradtx.scale_by_yogi` (the dtypes are keyword-only gradtx
+        extensions).
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -113,4 +130,7 @@ def yogi(learning_rate: ScalarOrSchedule, b1: Any = 0.9, b2: Any = 0.999, eps: A
     References:
       Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS, 2018.
     """
-    return chain(scale_by_yogi(b1=b1, b2=b2, eps=eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_yogi(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -50,6 +50,7 @@ def optimistic_adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = True,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Optimistic Adam (optax's first form; prefer :func:`optimistic_adam_v2`).
 
@@ -59,7 +60,8 @@ def optimistic_adam(
     Args:
       learning_rate: :math:`\\eta`, a scalar (schedules are refused; use :func:`optimistic_adam_v2`).
       optimism: :math:`\\beta`; ``None`` uses ``learning_rate``. Default ``None``.
-      b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`gradtx.scale_by_adam` (Nesterov on by default).
+      b1, b2, eps, eps_root, mu_dtype, nesterov, nu_dtype: as :func:`gradtx.scale_by_adam` (Nesterov on by
+        default; ``nu_dtype`` is a keyword-only gradtx extension).
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -88,7 +90,9 @@ def optimistic_adam(
     if optimism is not None:
         _checks.check_non_negative("optimism", optimism, where="optimistic_adam")
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
         scale_by_optimistic_gradient(alpha=learning_rate, beta=learning_rate if optimism is None else optimism),
         scale_by_learning_rate(1.0),
     )
@@ -105,13 +109,15 @@ def optimistic_adam_v2(
     eps_root: Any = 0.0,
     mu_dtype: Any = None,
     nesterov: bool = True,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Optimistic Adam: :func:`gradtx.scale_by_adam`, the optimistic step, then the learning rate.
 
     Args:
       learning_rate: a scalar or a schedule.
       alpha, beta: as :func:`gradtx.scale_by_optimistic_gradient` (keyword-only).
-      b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`gradtx.scale_by_adam` (Nesterov on by default).
+      b1, b2, eps, eps_root, mu_dtype, nesterov, nu_dtype: as :func:`gradtx.scale_by_adam` (Nesterov on by
+        default; ``nu_dtype`` is a gradtx extension).
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -129,7 +135,9 @@ def optimistic_adam_v2(
       Daskalakis et al., "Training GANs with Optimism", https://arxiv.org/abs/1711.00141, 2018.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_adam(
+            b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+        ),
         scale_by_optimistic_gradient(alpha=alpha, beta=beta),
         scale_by_learning_rate(learning_rate),
     )

@@ -13,7 +13,7 @@ from gradtx.transforms._weight_decay import add_decayed_weights
 
 
 def adagrad(
-    learning_rate: ScalarOrSchedule, initial_accumulator_value: Any = 0.1, eps: Any = 1e-7
+    learning_rate: ScalarOrSchedule, initial_accumulator_value: Any = 0.1, eps: Any = 1e-7, *, nu_dtype: Any = None
 ) -> GradientTransformation:
     """Adagrad: :func:`gradtx.scale_by_adagrad` then the learning rate.
 
@@ -21,6 +21,7 @@ def adagrad(
       learning_rate: a scalar or a schedule.
       initial_accumulator_value: initial sum of squares. Default 0.1.
       eps: added inside the square root. Default 1e-7.
+      nu_dtype: dtype of the sum of squares (a gradtx extension; keyword-only); ``None`` uses the params' dtypes.
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -38,7 +39,7 @@ def adagrad(
       Duchi et al., "Adaptive Subgradient Methods for Online Learning and Stochastic Optimization", JMLR, 2011.
     """
     return chain(
-        scale_by_adagrad(initial_accumulator_value=initial_accumulator_value, eps=eps),
+        scale_by_adagrad(initial_accumulator_value=initial_accumulator_value, eps=eps, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -53,6 +54,8 @@ def rmsprop(
     momentum: Any = None,
     nesterov: bool = False,
     bias_correction: bool = False,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """RMSprop (optionally centered, with momentum): :func:`gradtx.scale_by_rms`, lr, momentum.
 
@@ -70,6 +73,7 @@ def rmsprop(
       momentum: momentum decay, or ``None``. Default ``None``.
       nesterov: Nesterov momentum. Default ``False``.
       bias_correction: bias-correct the averages. Default ``False``.
+      nu_dtype: dtype of the second moment (a gradtx extension; keyword-only); ``None`` uses the params' dtypes.
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -95,6 +99,7 @@ def rmsprop(
             eps_in_sqrt=eps_in_sqrt,
             bias_correction=bias_correction,
             centered=centered,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
         scale_by_momentum(momentum, nesterov=nesterov) if momentum is not None else identity(),

@@ -28,6 +28,9 @@ def lamb(
     eps_root: Any = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """LAMB: Adam, weight decay, then a per-leaf trust ratio, then the learning rate.
 
@@ -36,6 +39,8 @@ def lamb(
       b1, b2, eps, eps_root: as :func:`adam` (``eps`` defaults to 1e-6).
       weight_decay: decay rate, or a schedule. Default 0.
       mask: which params to decay; ``None`` decays all.
+      mu_dtype, nu_dtype: the moments' dtypes, as :func:`gradtx.scale_by_adam` (gradtx extensions,
+        keyword-only); ``None`` uses the params' dtypes.
 
     Returns:
       A :class:`~gradtx.GradientTransformation`.
@@ -54,7 +59,7 @@ def lamb(
       https://arxiv.org/abs/1904.00962, 2019.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
+        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay=weight_decay, mask=mask),
         scale_by_trust_ratio(),
         scale_by_learning_rate(learning_rate),

@@ -27,7 +27,14 @@ def _check_betas(where: str, **betas: Any) -> None:
 
 
 def scale_by_belief(
-    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-16, eps_root: Any = 1e-16, *, nesterov: bool = False
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-16,
+    eps_root: Any = 1e-16,
+    *,
+    nesterov: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescales updates by the AdaBelief rule: the second moment tracks the gradient's surprise.
 
@@ -46,12 +53,15 @@ def scale_by_belief(
       eps: added to the denominator outside the root, ``>= 0``. Default 1e-16.
       eps_root: added to :math:`s_t` at every step (it is part of the state), ``>= 0``. Default 1e-16.
       nesterov: use the Nesterov form of the first moment. Default ``False``.
+      mu_dtype: dtype of :math:`m` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
+      nu_dtype: dtype of :math:`s` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with :class:`ScaleByBeliefState`.
 
     Raises:
       ValueError: when ``b1``/``b2`` lie outside ``[0, 1)`` or ``eps``/``eps_root`` are negative.
+      TypeError: when ``mu_dtype``/``nu_dtype`` are not floating dtypes.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -68,11 +78,15 @@ def scale_by_belief(
     """
     where = "scale_by_belief"
     _check_betas(where, b1=b1, b2=b2)
+    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+    nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
     _checks.check_non_negative("eps", eps, where=where)
     _checks.check_non_negative("eps_root", eps_root, where=where)
 
     def init_fn(params: Params) -> ScaleByBeliefState:
-        return ScaleByBeliefState(count=zero_count(), mu=c.state_zeros(params), nu=c.state_zeros(params))
+        return ScaleByBeliefState(
+            count=zero_count(), mu=c.state_zeros(params, mu_dtype), nu=c.state_zeros(params, nu_dtype)
+        )
 
     def update_fn(
         updates: Updates, state: ScaleByBeliefState, params: Params | None = None, **extra_args: Any
@@ -107,7 +121,14 @@ def scale_by_belief(
 
 
 def scale_by_yogi(
-    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3, eps_root: Any = 0.0, initial_accumulator_value: Any = 1e-6
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-3,
+    eps_root: Any = 0.0,
+    initial_accumulator_value: Any = 1e-6,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescales updates by the Yogi rule: an additive, sign-controlled second-moment update.
 
@@ -126,12 +147,15 @@ def scale_by_yogi(
       eps: added to the denominator outside the root, ``>= 0``. Default 1e-3.
       eps_root: added inside the root, ``>= 0``. Default 0.
       initial_accumulator_value: initial value of both moments, ``>= 0``. Default 1e-6.
+      mu_dtype: dtype of :math:`m` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
+      nu_dtype: dtype of :math:`v` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with ``ScaleByAdamState``.
 
     Raises:
       ValueError: when an argument lies outside its range.
+      TypeError: when ``mu_dtype``/``nu_dtype`` are not floating dtypes.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -150,12 +174,14 @@ def scale_by_yogi(
     _checks.check_non_negative("eps", eps, where=where)
     _checks.check_non_negative("eps_root", eps_root, where=where)
     _checks.check_non_negative("initial_accumulator_value", initial_accumulator_value, where=where)
+    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+    nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> Any:
         return ScaleByAdamState(
             count=zero_count(),
-            mu=c.state_full(params, initial_accumulator_value),
-            nu=c.state_full(params, initial_accumulator_value),
+            mu=c.state_full(params, initial_accumulator_value, mu_dtype),
+            nu=c.state_full(params, initial_accumulator_value, nu_dtype),
         )
 
     def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args: Any) -> tuple[Updates, Any]:
@@ -196,7 +222,14 @@ class ScaleByAdanState(NamedTuple):
 
 
 def scale_by_adan(
-    b1: Any = 0.98, b2: Any = 0.92, b3: Any = 0.99, eps: Any = 1e-8, eps_root: Any = 0.0
+    b1: Any = 0.98,
+    b2: Any = 0.92,
+    b3: Any = 0.99,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescales updates by the Adan rule (adaptive Nesterov momentum).
 
@@ -221,12 +254,15 @@ def scale_by_adan(
       b3: decay of the second moment, in ``[0, 1)``. Default 0.99.
       eps: added to the denominator outside the root, ``>= 0``. Default 1e-8.
       eps_root: added inside the root, ``>= 0``. Default 0.
+      mu_dtype: dtype of :math:`m` and :math:`v` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
+      nu_dtype: dtype of :math:`n` (a gradtx extension; keyword-only); ``None`` uses each param's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdanState`.
 
     Raises:
       ValueError: when an argument lies outside its range.
+      TypeError: when ``mu_dtype``/``nu_dtype`` are not floating dtypes.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -246,10 +282,12 @@ def scale_by_adan(
         _checks.check_in_range(name, value, 0.0, 1.0, where=where, high_inclusive=False)
     _checks.check_non_negative("eps", eps, where=where)
     _checks.check_non_negative("eps_root", eps_root, where=where)
+    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+    nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByAdanState:
-        z = lambda: c.state_zeros(params)
-        return ScaleByAdanState(m=z(), v=z(), n=z(), g=z(), t=zero_count())
+        z = lambda dtype=None: c.state_zeros(params, dtype)
+        return ScaleByAdanState(m=z(mu_dtype), v=z(mu_dtype), n=z(nu_dtype), g=z(), t=zero_count())
 
     def update_fn(
         updates: Updates, state: ScaleByAdanState, params: Params | None = None, **extra_args: Any

@@ -61,6 +61,8 @@ def scale_by_rms(
     bias_correction: bool = False,
     *,
     centered: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
     """Rescales updates by the root of a moving average of their squares (RMSprop).
 
@@ -81,6 +83,8 @@ def scale_by_rms(
       eps_in_sqrt: put ``eps`` inside the root (optax) or outside (torch). Default ``True``.
       bias_correction: divide the averages by :math:`1-\\rho^t`. Default ``False``.
       centered: use the centered variance (keyword-only). Default ``False``.
+      mu_dtype: dtype of the centered mean :math:`m` (keyword-only); ``None`` uses each param's dtype.
+      nu_dtype: dtype of :math:`v` (keyword-only); ``None`` uses each param's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` whose state is :class:`ScaleByRmsState`,
@@ -89,6 +93,7 @@ def scale_by_rms(
 
     Raises:
       ValueError: when ``decay`` lies outside ``[0, 1]`` or ``eps``/``initial_scale`` are negative.
+      TypeError: when ``mu_dtype``/``nu_dtype`` are not floating dtypes.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -107,12 +112,14 @@ def scale_by_rms(
     _checks.check_in_range("decay", decay, 0.0, 1.0, where=where)
     _checks.check_non_negative("eps", eps, where=where)
     _checks.check_non_negative("initial_scale", initial_scale, where=where)
+    mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
+    nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> Any:
         m.check_init_params(params, where=where)
-        nu = m.state_full(params, initial_scale)
+        nu = m.state_full(params, initial_scale, nu_dtype)
         if centered:
-            mu = m.state_zeros(params)
+            mu = m.state_zeros(params, mu_dtype)
             if bias_correction:
                 return ScaleByRStdDevWithCountState(count=zero_count(), mu=mu, nu=nu)
             return ScaleByRStdDevState(mu=mu, nu=nu)
@@ -158,7 +165,7 @@ def scale_by_rms(
 
 
 def scale_by_adagrad(
-    initial_accumulator_value: Any = 0.1, eps: Any = 1e-7, *, eps_in_sqrt: bool = True
+    initial_accumulator_value: Any = 0.1, eps: Any = 1e-7, *, eps_in_sqrt: bool = True, nu_dtype: Any = None
 ) -> GradientTransformation:
     """Rescales updates by the root of the sum of all squared updates so far (Adagrad).
 
@@ -174,12 +181,14 @@ def scale_by_adagrad(
       eps: :math:`\\epsilon \\ge 0`. Default 1e-7.
       eps_in_sqrt: put ``eps`` inside the root (optax) or outside (torch); keyword-only.
         Default ``True``.
+      nu_dtype: dtype of :math:`G` (keyword-only); ``None`` uses each param's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with :class:`ScaleByAdagradState`.
 
     Raises:
       ValueError: when ``initial_accumulator_value`` or ``eps`` is negative.
+      TypeError: when ``nu_dtype`` is not a floating dtype.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -196,10 +205,11 @@ def scale_by_adagrad(
     where = "scale_by_adagrad"
     _checks.check_non_negative("initial_accumulator_value", initial_accumulator_value, where=where)
     _checks.check_non_negative("eps", eps, where=where)
+    nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByAdagradState:
         m.check_init_params(params, where=where)
-        return ScaleByAdagradState(sum_of_squares=m.state_full(params, initial_accumulator_value))
+        return ScaleByAdagradState(sum_of_squares=m.state_full(params, initial_accumulator_value, nu_dtype))
 
     def update_fn(
         updates: Updates, state: ScaleByAdagradState, params: Params | None = None, **extra_args: Any

@@ -40,7 +40,19 @@ DELIBERATE_DIFFERENCES: dict[str, str] = {
     "adamax": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
     "adamaxw": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
     "scale_by_adamax": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
-    "scale_by_rms": "adds a keyword-only `centered` after optax's arguments (torch's centered RMSprop)",
+    "scale_by_rms": "adds keyword-only `centered`, `mu_dtype`, `nu_dtype` after optax's arguments (centered RMSprop)",
+    "lamb": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "adabelief": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "scale_by_belief": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "yogi": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "scale_by_yogi": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "adan": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "scale_by_adan": "adds keyword-only `mu_dtype` and `nu_dtype` after optax's arguments (moment dtypes)",
+    "optimistic_adam": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "optimistic_adam_v2": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "rmsprop": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "adagrad": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
+    "scale_by_rss": "adds a keyword-only `nu_dtype` after optax's arguments (second-moment dtype)",
 }
 
 # Modules of optax whose top-level re-exports are not about building optimizers.
