@@ -77,7 +77,9 @@ def ema_params(decay: ScalarOrSchedule = 0.999, *, accumulator_dtype: Any = None
             dtype = acc_dtype if acc_dtype is not None else _tree.leaf_dtype(p)
             if isinstance(p, jax.ShapeDtypeStruct):
                 return m.state_leaf(p, 0, dtype)
-            return jnp.asarray(p).astype(dtype)
+            # A real copy (placed like `p`): `astype` to the same dtype returns `p` itself, and a
+            # state aliasing the params breaks donating both to a jitted step.
+            return jnp.array(p, dtype=dtype, copy=True)
 
         return EmaParamsState(count=zero_count(), ema=jax.tree.map(copy, params))
 

@@ -328,3 +328,18 @@ def test_state_leaf_drops_and_prepends_spec_entries(mode):
                 sds = jax.ShapeDtypeStruct((8, 4), jnp.float32, sharding=sharding)
                 abstract = jax.eval_shape(lambda x, kw=kwargs: _numerics.state_leaf(x, 1.0, **kw), sds)
                 assert _specs_of(abstract) == _specs_of(eager), name
+
+
+def test_state_never_aliases_the_callers_arrays():
+    # A state leaf that is one of the caller's arrays (params, a PRNG key, a hyperparameter) is
+    # freed when a step donates the state; each init keeps its own copy.
+    params = {"w": jnp.ones((8, 4), jnp.float32)}
+    key, lr = jax.random.PRNGKey(1), jnp.asarray(0.01, jnp.float32)
+    cases = {
+        "ema_params": (gradtx.ema_params(0.9), params["w"]),
+        "noisy_sgd": (gradtx.noisy_sgd(0.01, key=key), key),
+        "inject_hyperparams": (gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=lr), lr),
+    }
+    for name, (tx, given) in cases.items():
+        state = tx.init(params)
+        assert all(leaf is not given for leaf in jax.tree.leaves(state)), name
