@@ -113,6 +113,10 @@ OUT_OF_RANGE: dict[str, list[float]] = {
 }
 RANGE_EXEMPT = {("trace", "decay"), ("scale_by_optimistic_gradient", "beta")}
 RANGE_EXEMPT |= {(name, "beta") for name in ("optimistic_adam_v2", "optimistic_gradient_descent")}
+# optax documents `transition_steps <= 0` as a constant `init_value` schedule: gradtx gives that
+# result with a UserWarning (tests/schedules/test_schedules.py checks it) instead of raising.
+OPTAX_DOCUMENTED = {"linear_schedule", "polynomial_schedule", "exponential_decay", "warmup_exponential_decay_schedule"}
+RANGE_EXEMPT |= {(name, "transition_steps") for name in OPTAX_DOCUMENTED}
 UPPER_EXEMPT = {"momentum"}
 
 

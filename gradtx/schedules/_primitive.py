@@ -11,6 +11,7 @@ Constructors validate their arguments at once and raise ``ValueError`` naming th
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -59,6 +60,34 @@ def check_steps(name: str, value: Any, *, where: str, allow_zero: bool = False) 
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{where}: `{name}` must be a finite number of steps {bound}, got {value!r}.")
     return x
+
+
+def _annealing_disabled(name: str, value: Any, *, where: str) -> bool:
+    """optax documents ``transition_steps <= 0`` as disabling the transition (constant ``init_value``).
+
+    gradtx gives that result too, with a ``UserWarning`` (a non-positive length is probably a
+    mistake). NaN, infinite or traced lengths still raise ``ValueError``.
+    """
+    x = _checks.check_scalar(name, value, where=where)  # raises on NaN
+    if x is None or x in (float("inf"), float("-inf")):
+        raise ValueError(f"{where}: `{name}` must be a concrete, finite number of steps, got {value!r}.")
+    if x > 0:
+        return False
+    warnings.warn(
+        f"{where}: `{name}={value!r}` is not positive, which disables the transition (as optax documents): "
+        "the schedule is the constant `init_value`.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return True
+
+
+def _constant(value: Any) -> Schedule:
+    def schedule(count: Any) -> jax.Array:
+        del count
+        return as_float(value)
+
+    return schedule
 
 
 def _check_value(name: str, value: Any, *, where: str) -> None:
@@ -127,15 +156,16 @@ def polynomial_schedule(
       init_value: value ``I`` before and at ``transition_begin``.
       end_value: value ``E`` from ``transition_begin + transition_steps`` on.
       power: the exponent ``P`` of the polynomial.
-      transition_steps: the length ``T`` of the transition, > 0.
+      transition_steps: the length ``T`` of the transition; ``<= 0`` disables it (the constant
+        ``init_value``, as optax documents, with a ``UserWarning``).
       transition_begin: steps ``B`` to hold ``init_value`` before the transition, >= 0 (default 0).
 
     Returns:
       A schedule ``step -> value``.
 
     Raises:
-      ValueError: when ``transition_steps <= 0`` or ``transition_begin < 0`` (optax silently
-        returns a constant or clamps instead).
+      ValueError: when ``transition_steps`` is NaN or infinite, or ``transition_begin < 0``
+        (optax clamps it to 0 instead).
 
     Examples:
       >>> import gradtx
@@ -146,8 +176,10 @@ def polynomial_schedule(
     where = "polynomial_schedule"
     for name, v in (("init_value", init_value), ("end_value", end_value), ("power", power)):
         _check_value(name, v, where=where)
-    steps = check_steps("transition_steps", transition_steps, where=where)
     begin = check_steps("transition_begin", transition_begin, where=where, allow_zero=True)
+    if _annealing_disabled("transition_steps", transition_steps, where=where):
+        return _constant(init_value)
+    steps = check_steps("transition_steps", transition_steps, where=where)
 
     def schedule(count: Any) -> jax.Array:
         t = jnp.clip(as_float(count) - begin, 0.0, steps)
@@ -168,14 +200,15 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
     Args:
       init_value: value ``I`` up to ``transition_begin``.
       end_value: value ``E`` from ``transition_begin + transition_steps`` on.
-      transition_steps: the length ``T`` of the transition, > 0.
+      transition_steps: the length ``T`` of the transition; ``<= 0`` disables it (the constant
+        ``init_value``, as optax documents, with a ``UserWarning``).
       transition_begin: steps ``B`` to hold ``init_value`` first, >= 0 (default 0).
 
     Returns:
       A schedule ``step -> value``.
 
     Raises:
-      ValueError: when ``transition_steps <= 0`` or ``transition_begin < 0``.
+      ValueError: when ``transition_steps`` is NaN or infinite, or ``transition_begin < 0``.
 
     Examples:
       >>> import gradtx
@@ -186,8 +219,10 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
     where = "linear_schedule"
     for name, v in (("init_value", init_value), ("end_value", end_value)):
         _check_value(name, v, where=where)
-    steps = check_steps("transition_steps", transition_steps, where=where)
     begin = check_steps("transition_begin", transition_begin, where=where, allow_zero=True)
+    if _annealing_disabled("transition_steps", transition_steps, where=where):
+        return _constant(init_value)
+    steps = check_steps("transition_steps", transition_steps, where=where)
 
     def schedule(count: Any) -> jax.Array:
         frac = jnp.clip(as_float(count) - begin, 0.0, steps) / steps
@@ -257,8 +292,9 @@ def exponential_decay(
 
     Args:
       init_value: the value ``I`` up to ``transition_begin``.
-      transition_steps: ``T`` > 0, the steps over which the value is multiplied by ``decay_rate`` once.
-      decay_rate: ``r`` > 0.
+      transition_steps: ``T``, the steps over which the value is multiplied by ``decay_rate`` once;
+        ``<= 0`` gives the constant ``init_value`` (as optax), with a ``UserWarning``.
+      decay_rate: ``r`` > 0; ``0`` gives the constant ``init_value`` (as optax), with a ``UserWarning``.
       transition_begin: ``B`` >= 0, steps to hold ``init_value`` first (default 0).
       staircase: decay in discrete jumps every ``transition_steps`` (default ``False``).
       end_value: optional bound on the decayed value (default ``None``).
@@ -267,8 +303,9 @@ def exponential_decay(
       A schedule ``step -> value``.
 
     Raises:
-      ValueError: when ``transition_steps <= 0``, ``decay_rate <= 0`` or ``transition_begin < 0``
-        (optax returns a constant for the first two and clamps the last).
+      ValueError: when ``transition_steps`` is NaN or infinite, ``decay_rate < 0`` (NaN in optax)
+        or ``transition_begin < 0`` (optax clamps it to 0). ``transition_steps <= 0`` and
+        ``decay_rate = 0`` give the constant ``init_value``, as in optax, with a ``UserWarning``.
 
     Examples:
       >>> import gradtx
@@ -278,11 +315,22 @@ def exponential_decay(
     """
     where = "exponential_decay"
     _check_value("init_value", init_value, where=where)
-    steps = check_steps("transition_steps", transition_steps, where=where)
     begin = check_steps("transition_begin", transition_begin, where=where, allow_zero=True)
     rate = _checks.check_scalar("decay_rate", decay_rate, where=where)
-    if rate is None or rate <= 0:
-        raise ValueError(f"{where}: `decay_rate` must be a concrete number > 0, got {decay_rate!r}.")
+    if rate is None or rate < 0:
+        # A negative rate gives NaN at fractional exponents in optax: raise instead.
+        raise ValueError(f"{where}: `decay_rate` must be a concrete number >= 0, got {decay_rate!r}.")
+    if _annealing_disabled("transition_steps", transition_steps, where=where):
+        return _constant(init_value)
+    if rate == 0:
+        warnings.warn(
+            f"{where}: `decay_rate=0` gives the constant `init_value` (as optax does); a decay to zero is "
+            "`end_value=0` with a small `decay_rate`.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return _constant(init_value)
+    steps = check_steps("transition_steps", transition_steps, where=where)
     if end_value is not None:
         _check_value("end_value", end_value, where=where)
     clip = jnp.maximum if rate < 1.0 else jnp.minimum

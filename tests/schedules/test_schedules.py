@@ -2,10 +2,12 @@
 
 import itertools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -353,11 +355,9 @@ def test_finite_at_step_1e9(index):
 @pytest.mark.parametrize(
     "make,match",
     [
-        (lambda: gradtx.linear_schedule(1.0, 0.0, 0), "transition_steps"),
-        (lambda: gradtx.polynomial_schedule(1.0, 0.0, 2, -5), "transition_steps"),
         (lambda: gradtx.polynomial_schedule(1.0, 0.0, 2, 5, -1), "transition_begin"),
-        (lambda: gradtx.exponential_decay(1.0, 0, 0.5), "transition_steps"),
-        (lambda: gradtx.exponential_decay(1.0, 10, 0.0), "decay_rate"),
+        (lambda: gradtx.linear_schedule(1.0, 0.0, float("nan")), "transition_steps"),
+        (lambda: gradtx.exponential_decay(1.0, 10, -0.5), "decay_rate"),
         (lambda: gradtx.cosine_decay_schedule(1.0, 0), "decay_steps"),
         (lambda: gradtx.warmup_cosine_decay_schedule(0.0, 1.0, 100, 100), "warmup_steps"),
         (lambda: gradtx.warmup_cosine_decay_schedule(0.0, 1.0, -1, 100), "warmup_steps"),
@@ -381,3 +381,24 @@ def test_finite_at_step_1e9(index):
 def test_bad_input_names_the_argument(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib: lib.linear_schedule(0.3, 0.0, 0),
+        lambda lib: lib.polynomial_schedule(0.3, 0.0, 2, -5),
+        lambda lib: lib.exponential_decay(0.3, 0, 0.5),
+        lambda lib: lib.exponential_decay(0.3, 10, 0.0),
+        lambda lib: lib.warmup_exponential_decay_schedule(0.0, 0.3, 0, 0, 0.5),
+    ],
+    ids=["linear", "polynomial", "exponential_steps", "exponential_rate", "warmup_exponential"],
+)
+def test_optax_documented_constant_schedules_warn(make: Any) -> None:
+    """Where optax documents a constant ``init_value`` (annealing disabled), gradtx gives it, with a warning."""
+    with pytest.warns(UserWarning, match="constant `init_value`"):
+        schedule = make(gradtx)
+    expected = make(optax)
+    for step in (0, 1, 7, 1000):
+        assert float(schedule(step)) == pytest.approx(float(expected(step)), rel=1e-7)
+        assert float(schedule(step)) == pytest.approx(0.3, rel=1e-7)
