@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as c
 from gradtx._base import EmptyState, GradientTransformation, Params, Updates, init_empty_state
-from gradtx._tree import tree_cast
 
 _POLYAK_VARIANTS = ("sps", "sps+")
 
@@ -147,7 +146,9 @@ def scale_by_distance_over_gradients(
             max_dist=jax.tree.map(first_dist, params),
             # Shape (1,) per leaf, as optax stores it, so that its checkpoints restore here.
             grad_sum_of_squares=jax.tree.map(lambda _: jnp.zeros([1], c.default_float()), params),
-            init_params=tree_cast(params, param_dtype),
+            # Copies placed like the params, not the params themselves (a cast to the same dtype
+            # would return them): a state aliasing the params breaks donating both to a step.
+            init_params=jax.tree.map(lambda p: jnp.array(p, dtype=param_dtype, copy=True), params),
         )
 
     def update_fn(
