@@ -339,6 +339,7 @@ def test_state_never_aliases_the_callers_arrays():
         "ema_params": (gradtx.ema_params(0.9), params["w"]),
         "noisy_sgd": (gradtx.noisy_sgd(0.01, key=key), key),
         "inject_hyperparams": (gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=lr), lr),
+        "distance_over_gradients": (gradtx.scale_by_distance_over_gradients(), params["w"]),
     }
     for name, (tx, given) in cases.items():
         state = tx.init(params)
