@@ -74,7 +74,14 @@ def _as_shardings(mesh: Mesh, params: Any, param_shardings: Any) -> Any:
 
 
 def _named(mesh: Mesh, s: Any) -> Any:
-    return NamedSharding(mesh, s) if isinstance(s, PartitionSpec) else s
+    if isinstance(s, PartitionSpec):
+        return NamedSharding(mesh, s)
+    if isinstance(s, NamedSharding) and s.mesh != mesh:
+        raise ValueError(
+            f"zero_train_step: a param sharding uses mesh {s.mesh}, not the step's mesh {mesh}; "
+            "pass PartitionSpecs or NamedShardings on that mesh"
+        )
+    return s
 
 
 def zero_train_step(

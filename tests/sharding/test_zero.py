@@ -207,6 +207,11 @@ def test_bad_zero_stage_and_axis_are_named():
         zero_train_step(loss_fn, _tx(), mesh, _params(), zero_stage=4)
     with pytest.raises(ValueError, match=r"zero_axis 'batch' is not an axis of the mesh; its axes are \('data',\)"):
         zero_train_step(loss_fn, _tx(), mesh, _params(), zero_axis="batch")
+    other = jax.sharding.Mesh(np.array(jax.devices()[:4]), ("data",))
+    with pytest.raises(ValueError, match="not the step's mesh"):
+        zero_train_step(loss_fn, _tx(), mesh, _params(), NamedSharding(other, P()))
+    with pytest.raises(ValueError, match="param_shardings must have the params' structure"):
+        zero_train_step(loss_fn, _tx(), mesh, _params(), {"w1": P(), "w2": P()})
 
 
 @pytest.mark.parametrize(
