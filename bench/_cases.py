@@ -51,6 +51,13 @@ def adamw_bf16_moments(lib: Any) -> Any:
     return lib.adamw(LR, weight_decay=1e-4, mu_dtype=jnp.bfloat16)
 
 
+def adamw_8bit_state(lib: Any) -> Any:
+    """AdamW with its moments in 8-bit blocks (``gradtx.quantized_state``); optax has no such wrapper: float32 AdamW."""
+    if lib.__name__ == "gradtx":
+        return lib.quantized_state(adamw(lib))
+    return adamw(lib)
+
+
 def flat_adamw(lib: Any) -> Any:
     """AdamW inside ``flatten``: the state as one buffer (measured, not in the default run)."""
     return lib.flatten(adamw(lib))

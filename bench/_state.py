@@ -10,11 +10,11 @@ from bench import _cases
 from bench._bigleaf import LIB_MODULES
 from bench._trees import transformer
 
-# (row name, factory, note). Add new state layouts here, e.g. the quantized state:
-#   ("adamw, quantized_state", <factory>, "..."),
+# (row name, factory, note). Add new state layouts here.
 STATE_CASES: tuple[tuple[str, _cases.Factory, str], ...] = (
     ("adamw", _cases.adamw, ""),
     ("adamw, bf16 moments", _cases.adamw_bf16_moments, "optax: bf16 mu only (no nu_dtype)"),
+    ("adamw, 8-bit state", _cases.adamw_8bit_state, "gradtx.quantized_state; optax: none (float32 adamw)"),
     ("sgd momentum", _cases.sgd_momentum, ""),
     ("lion", _cases.lion, ""),
     ("adafactor", _cases.adafactor, "factored 2-D leaves"),
