@@ -51,6 +51,7 @@ SMOKE = {
     "flax_linen.py": ("checkpoints", "resumed run vs uninterrupted run"),
     "accumulation_and_mixed_precision.py": (None, "accumulated vs large batch"),
     "finetune_param_groups.py": (None, "layer-wise decay learning rates"),
+    "lr_finder.py": ("lr_finder.png", "suggested learning rate"),
 }
 OWN_TESTS = {"train_digits.py", "zero_sharding.py"}
 
