@@ -84,9 +84,11 @@ def _assert_matches_reference(params: Any, losses: list[float]) -> None:
 
 
 def _share(tree: Any) -> float:
-    """The largest fraction of the tree's bytes that any one device holds."""
+    """The fraction of the tree's bytes that each device holds, checked equal across devices."""
     total = sum(leaf.nbytes for leaf in jax.tree.leaves(tree))
-    return max(per_device_bytes(tree).values()) / total
+    shares = [b / total for b in per_device_bytes(tree).values()]
+    assert max(shares) == pytest.approx(min(shares), rel=0.05), shares
+    return max(shares)
 
 
 @pytest.mark.parametrize("zero_stage", [0, 1, 2, 3])
