@@ -127,12 +127,15 @@ def _dropped_sharding(sharding: Any, ndim: int, drop: tuple[int, ...], lead: int
     if isinstance(sharding, jax.sharding.SingleDeviceSharding):
         return sharding
     if isinstance(sharding, jax.sharding.NamedSharding) and isinstance(sharding.mesh, jax.sharding.Mesh):
-        spec = tuple(sharding.spec) + (None,) * (ndim - len(sharding.spec))
-        kept = [s for i, s in enumerate(spec) if i not in drop]
-        return jax.sharding.NamedSharding(
-            sharding.mesh, jax.sharding.PartitionSpec(*([None] * lead), *kept), memory_kind=sharding.memory_kind
-        )
+        spec = _dropped_spec(sharding.spec, ndim, drop, lead)
+        return jax.sharding.NamedSharding(sharding.mesh, spec, memory_kind=sharding.memory_kind)
     return None
+
+
+def _dropped_spec(spec: Any, ndim: int, drop: tuple[int, ...], lead: int) -> jax.sharding.PartitionSpec:
+    """``spec`` (of a rank-``ndim`` array) without the entries of ``drop``, after ``lead`` ``None``s."""
+    entries = tuple(spec) + (None,) * (ndim - len(spec))
+    return jax.sharding.PartitionSpec(*([None] * lead), *(s for i, s in enumerate(entries) if i not in drop))
 
 
 def state_leaf(
@@ -147,10 +150,14 @@ def state_leaf(
     - a committed ``jax.Array`` (or a ``jax.ShapeDtypeStruct`` with a concrete sharding) gives
       its ``NamedSharding``, with the spec entries of dropped dims removed and ``None`` for the
       leading dims;
-    - a tracer (``jax.jit``, ``jax.eval_shape``, explicit sharding mode) gives zeros derived
-      from the param itself (see :func:`_placed_zeros`), reduced over ``drop_axes`` and
-      broadcast to ``lead_shape``, so the result's ``jax.typeof`` is the param's with that
-      shape and dtype, and XLA places it like the param on an ``Auto`` mesh too.
+    - a tracer whose type is sharded on an all-``Explicit`` mesh gives a constant of that type
+      (the spec adjusted as above), so ``jax.typeof`` of the leaf is the param's with the
+      leaf's shape and dtype;
+    - any other tracer (``jax.jit`` or ``jax.eval_shape`` on an ``Auto`` mesh, where types
+      carry no sharding) gives zeros derived from the param itself (see :func:`_placed_zeros`),
+      reduced over ``drop_axes`` and broadcast to ``lead_shape``, so that XLA's sharding
+      propagation places the leaf like the param. (With ``out_shardings`` that differ from the
+      params', XLA may then reshard once at init.)
 
     Args:
       param: an array, tracer, ``jax.ShapeDtypeStruct`` or scalar.
@@ -172,6 +179,13 @@ def state_leaf(
     drop = tuple(sorted(a % ndim for a in drop_axes)) if ndim else ()
     lead = tuple(int(n) for n in lead_shape)
     if isinstance(param, Tracer):
+        typed = jax.typeof(param).sharding
+        explicit = isinstance(typed, jax.sharding.NamedSharding) and not typed.mesh.empty
+        if explicit and typed.mesh.are_all_axes_explicit:
+            # The type says where the param lives: a constant of the right type needs no data dependency.
+            shape = lead + tuple(n for i, n in enumerate(jnp.shape(param)) if i not in drop)
+            out = jax.sharding.NamedSharding(typed.mesh, _dropped_spec(typed.spec, ndim, drop, len(lead)))
+            return jax.lax.full(shape, as_dtype(value, dtype), dtype, sharding=out)
         base = _placed_zeros(param, dtype)
         if drop:
             base = jnp.sum(base, axis=drop, dtype=dtype)

@@ -70,7 +70,8 @@ def _expected_spec(shape: tuple[int, ...], name: str | None) -> P | None:
     """The spec a state leaf of ``shape`` must have, from its relation to its param.
 
     Same shape: the param's spec; one more leading dim (a history): ``None`` then the param's
-    spec; fewer dims (factored statistics): the param's spec without the reduced dims. ``None``
+    spec; same rank, some dims shrunk (blocked statistics): the entries of the unchanged dims;
+    fewer dims (factored statistics): the param's spec without the reduced dims. ``None``
     means replicated (counters, per-leaf scalars, placeholders).
     """
     if name is None:
@@ -81,6 +82,10 @@ def _expected_spec(shape: tuple[int, ...], name: str | None) -> P | None:
         return P(*spec)
     if len(shape) == len(pshape) + 1 and shape[1:] == pshape:
         return P(None, *spec)
+    if len(shape) == len(pshape):
+        # Blocked statistics (e.g. quantization scales, one per block): a dim of the param's size
+        # keeps its spec entry; a shrunk dim is unsharded.
+        return P(*(s if n == m else None for s, n, m in zip(spec, shape, pshape, strict=True)))
     if 0 < len(shape) < len(pshape):
         # The dims kept are those whose sizes appear in order (sizes 8 and 4 are distinct here).
         kept, i = [], 0
@@ -325,6 +330,11 @@ def test_state_leaf_drops_and_prepends_spec_entries(mode):
             for got in (eager, jitted):
                 assert got.sharding.is_equivalent_to(want, got.ndim), f"{name}: {got.sharding} is not {want}"
                 assert np.all(np.asarray(got) == 1.0)
+            # Explicit mode: the type alone places the leaf, a constant. Auto mode: the leaf is derived
+            # from the param, so that XLA's sharding propagation places it like the param.
+            jaxpr = jax.make_jaxpr(lambda x, kw=kwargs: _numerics.state_leaf(x, 1.0, **kw))(p).jaxpr
+            reads_param = any(v in eqn.invars for eqn in jaxpr.eqns for v in jaxpr.invars)
+            assert reads_param == (mode == "auto"), name
             if mode == "explicit":
                 assert jax.typeof(eager) == jax.typeof(jitted)
                 sds = jax.ShapeDtypeStruct((8, 4), jnp.float32, sharding=sharding)
