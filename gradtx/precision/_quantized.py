@@ -76,8 +76,11 @@ def _midpoints(values: np.ndarray) -> np.ndarray:
     return ((values[1:] + values[:-1]) / 2).astype(np.float32)
 
 
-_MAPS = {signed: dynamic_map(signed).astype(np.float32) for signed in (True, False)}
-_MIDS = {signed: _midpoints(dynamic_map(signed)) for signed in (True, False)}
+# Both maps in one table each: the unsigned map at [0, 256), the signed one at [256, 512), so that a
+# block's map is an offset into one lookup. The midpoints are padded with +inf to 256 per map.
+_MAPS = np.concatenate([dynamic_map(False), dynamic_map(True)]).astype(np.float32)
+_MIDS = np.concatenate([np.append(_midpoints(dynamic_map(s)), np.inf) for s in (False, True)]).astype(np.float32)
+_SIGNED_BASE = 256
 
 
 class QuantizedArray(NamedTuple):
@@ -158,17 +161,17 @@ def _lookup(values: np.ndarray, idx: jax.Array) -> jax.Array:
     return jax.sharding.reshard(table, PartitionSpec()).at[idx].get(out_sharding=sharding)
 
 
-def _nearest(v: jax.Array, signed: bool) -> jax.Array:
-    """The index of the map entry nearest to each ``v``: a branchless binary search over the midpoints.
+def _nearest(v: jax.Array, base: jax.Array) -> jax.Array:
+    """The index (0..255) of the map entry nearest to each ``v``, in the map starting at ``base`` of ``_MIDS``.
 
-    (Equal to ``jnp.searchsorted(midpoints, v)``, whose scan does not trace in explicit sharding mode.)
+    A branchless binary search over the map's midpoints: equal to ``jnp.searchsorted(midpoints, v)``,
+    whose scan does not trace in explicit sharding mode.
     """
-    mids = np.append(_MIDS[signed], np.inf).astype(np.float32)  # 256 = 2**8 entries
     idx = jnp.zeros_like(v, jnp.int32)  # placed like v (explicit sharding)
     step = 128
     while step:
         cand = idx + step
-        idx = jnp.where(_lookup(mids, cand - 1) < v, cand, idx)
+        idx = jnp.where(_lookup(_MIDS, base + cand - 1) < v, cand, idx)
         step //= 2
     return idx
 
@@ -185,7 +188,8 @@ def quantize(x: jax.Array, block_size: int) -> QuantizedArray:
     unsigned = jnp.all(blocks >= 0, axis=-1)
     safe = jnp.where(absmax > 0, absmax, jnp.ones_like(absmax))
     normed = blocks / safe[..., None]
-    idx = jnp.where(unsigned[..., None], _nearest(normed, False), _nearest(normed, True))
+    base = jnp.where(unsigned, 0, _SIGNED_BASE).astype(jnp.int32)[..., None]
+    idx = _nearest(normed, base)
     codes = _unblock((idx - _OFFSET).astype(jnp.int8), tuple(x.shape), block_size, spec)
     return QuantizedArray(codes=codes, scale=jnp.where(unsigned, -absmax, absmax))
 
@@ -195,8 +199,8 @@ def dequantize(q: QuantizedArray, block_size: int) -> jax.Array:
     shape = tuple(q.codes.shape)
     codes, spec = _blocks(q.codes, block_size, 0)
     idx = codes.astype(jnp.int32) + _OFFSET
-    unsigned = jnp.signbit(q.scale)[..., None]
-    values = jnp.where(unsigned, _lookup(_MAPS[False], idx), _lookup(_MAPS[True], idx))
+    base = jnp.where(jnp.signbit(q.scale), 0, _SIGNED_BASE).astype(jnp.int32)[..., None]
+    values = _lookup(_MAPS, base + idx)
     return _unblock(values * jnp.abs(q.scale)[..., None], shape, block_size, spec)
 
 
