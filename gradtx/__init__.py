@@ -5,8 +5,12 @@ argument order and defaults follow optax, so ``import gradtx as optax`` runs ord
 training code. Names that exist only for that compatibility live in :mod:`gradtx.compat`.
 """
 
-# A namespace only, not flat: optax has no such names (``gradtx.sharding.state_shardings``).
+# Namespaces only, not flat: ``gradtx.sharding.state_shardings`` (optax has no such names), and, as in
+# optax, ``gradtx.tree.norm``, ``gradtx.projections.projection_simplex``, ``gradtx.contrib.X``.
+from gradtx import contrib as contrib
+from gradtx import projections as projections
 from gradtx import sharding as sharding
+from gradtx import tree as tree
 from gradtx._base import EmptyState as EmptyState
 from gradtx._base import GradientTransformation as GradientTransformation
 from gradtx._base import OptState as OptState
@@ -44,6 +48,7 @@ from gradtx.compat import multi_transform as multi_transform
 from gradtx.compat import scale_by_rss as scale_by_rss
 from gradtx.compat import scale_by_stddev as scale_by_stddev
 from gradtx.compat import trace as trace
+from gradtx.compat import tree_utils as tree_utils
 from gradtx.compat import with_extra_args_support as with_extra_args_support
 from gradtx.optimizers import adabelief as adabelief
 from gradtx.optimizers import adadelta as adadelta
@@ -214,3 +219,10 @@ from gradtx.wrappers import snapshot as snapshot
 from gradtx.wrappers import zero_nans as zero_nans
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # Only reached for names gradtx lacks: optax's losses & co. get an error that says where they are.
+    from gradtx.compat import outside_scope_error
+
+    raise outside_scope_error(name)

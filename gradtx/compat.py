@@ -13,6 +13,11 @@ Each is a thin alias or wrapper of a gradtx concept that has its own, primary na
 - :func:`scale_by_stddev` is :func:`gradtx.scale_by_rms` with ``centered=True``.
 - :func:`multi_transform` is :func:`gradtx.partition` and ``MultiTransformState`` is
   ``PartitionState``: optax 0.2.8 keeps both names.
+- ``tree_utils`` is optax's older module of tree utilities: each ``tree_utils.tree_X`` is
+  ``gradtx.tree.X`` (``tree_utils.tree_map_params`` is ``gradtx.tree.map_params``).
+- :func:`outside_scope_error` explains the optax names gradtx leaves out on purpose (losses,
+  assignment, perturbations, second-order utilities): ``gradtx.losses`` and
+  ``gradtx.softmax_cross_entropy`` raise an ``AttributeError`` that points to ``optax.losses``.
 - ``AdaptiveGradClipState``, ``NonNegativeParamsState``, ``AddDecayedWeightsState``,
   ``ClipState``, ``ClipByGlobalNormState``, ``ScaleState`` and ``ScaleByTrustRatioState`` are
   :class:`gradtx.EmptyState`: the states of stateless transforms, named as optax names them.
@@ -20,9 +25,12 @@ Each is a thin alias or wrapper of a gradtx concept that has its own, primary na
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 from gradtx import _checks
+from gradtx import tree as _tree_namespace
 from gradtx._base import EmptyState, GradientTransformation, as_gradient_transformation
 from gradtx._partition import PartitionState, partition
 from gradtx.transforms._momentum import ScaleByMomentumState, scale_by_momentum
@@ -41,9 +49,11 @@ __all__ = [
     "ScaleState",
     "TraceState",
     "multi_transform",
+    "outside_scope_error",
     "scale_by_rss",
     "scale_by_stddev",
     "trace",
+    "tree_utils",
     "with_extra_args_support",
 ]
 
@@ -213,3 +223,80 @@ def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> Gradi
       Duchi et al., "Adaptive Subgradient Methods for Online Learning and Stochastic Optimization", JMLR, 2011.
     """
     return scale_by_adagrad(initial_accumulator_value, eps)
+
+
+def _make_tree_utils() -> types.ModuleType:
+    module = types.ModuleType(
+        "gradtx.tree_utils",
+        "optax's older name for gradtx.tree: each ``tree_X`` here is ``gradtx.tree.X``.",
+    )
+    for name in dir(_tree_namespace):
+        if name.startswith("_") or isinstance(getattr(_tree_namespace, name), types.ModuleType):
+            continue
+        alias = name if name == "NamedTupleKey" or name.startswith("safe_") else f"tree_{name}"
+        setattr(module, alias, getattr(_tree_namespace, name))
+    return module
+
+
+tree_utils = _make_tree_utils()
+"""optax's ``optax.tree_utils``: ``tree_utils.tree_X`` is ``gradtx.tree.X`` (``import gradtx.tree_utils`` works too)."""
+sys.modules.setdefault("gradtx.tree_utils", tree_utils)
+
+
+# optax 0.2.8's namespaces and flat names that are not gradient transformations.
+_OUTSIDE_NAMESPACES = {
+    "losses": "optax.losses",
+    "assignment": "optax.assignment",
+    "perturbations": "optax.perturbations",
+    "second_order": "optax.second_order",
+}
+_OUTSIDE_FLAT = frozenset(
+    [
+        "convex_kl_divergence",
+        "cosine_distance",
+        "cosine_similarity",
+        "ctc_loss",
+        "ctc_loss_with_forward_probs",
+        "generalized_kl_divergence",
+        "hinge_loss",
+        "huber_loss",
+        "kl_divergence",
+        "l2_loss",
+        "log_cosh",
+        "ntxent",
+        "safe_softmax_cross_entropy",
+        "sigmoid_binary_cross_entropy",
+        "sigmoid_focal_loss",
+        "smooth_labels",
+        "softmax_cross_entropy",
+        "softmax_cross_entropy_with_integer_labels",
+        "squared_error",
+    ]
+)
+
+
+def outside_scope_error(name: str) -> AttributeError:
+    """The ``AttributeError`` for ``gradtx.<name>``: says why, for the optax names gradtx leaves out.
+
+    Losses, assignment, perturbations and second-order utilities are not gradient
+    transformations; ``optax.losses`` (and the others) work with gradtx unchanged.
+
+    Examples:
+      >>> import gradtx
+      >>> gradtx.softmax_cross_entropy
+      Traceback (most recent call last):
+      ...
+      AttributeError: gradtx has no `softmax_cross_entropy`: ...
+    """
+    if name in _OUTSIDE_NAMESPACES:
+        where = _OUTSIDE_NAMESPACES[name]
+        return AttributeError(
+            f"gradtx has no `{name}`: it is a library of gradient transformations, and {name} are outside it. "
+            f"Use `{where}` beside gradtx (`import optax; {where}...`); it works with gradtx unchanged."
+        )
+    if name in _OUTSIDE_FLAT:
+        return AttributeError(
+            f"gradtx has no `{name}`: losses are outside a library of gradient transformations. "
+            f"Use `optax.losses.{name}` beside gradtx (`import optax`); it works with gradtx unchanged."
+        )
+    return AttributeError(f"module 'gradtx' has no attribute {name!r}")
