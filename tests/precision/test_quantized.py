@@ -178,6 +178,24 @@ def _assert_close(a: Any, b: Any) -> None:
             np.testing.assert_allclose(x.astype(np.float64), y.astype(np.float64), rtol=1e-4, atol=1e-6)
 
 
+def test_inside_wrappers_only_per_parameter_leaves_are_quantized() -> None:
+    params = _params()
+    grads = _grads(params)
+    # Injected hyperparameters are scalars: left alone; the inner moments are found by their key paths.
+    injected = gradtx.quantized_state(gradtx.inject_hyperparams(gradtx.adamw)(learning_rate=1e-2), min_size=0)
+    state = injected.init(params)
+    assert isinstance(state.inner_state[0].nu["w"], gradtx.QuantizedArray)
+    assert not any(isinstance(x, gradtx.QuantizedArray) for x in jax.tree.leaves(state.hyperparams))
+    _, state = injected.update(grads, state, params)
+    assert isinstance(state.inner_state[0].mu["b"], gradtx.QuantizedArray)
+    # A masked inner transform: only the leaves it keeps state for are there to quantize.
+    mask = {"w": True, "b": False, "v": True}
+    masked = gradtx.quantized_state(gradtx.masked(gradtx.adam(1e-2), mask), min_size=0)
+    u, _ = masked.update(grads, masked.init(params), params)
+    np.testing.assert_array_equal(np.asarray(u["b"]), np.asarray(grads["b"]))  # untouched by the mask
+    assert float(jnp.max(jnp.abs(u["w"]))) <= 1e-2 * (1 + 1e-6)  # Adam's first step: at most lr
+
+
 def test_jit_equals_eager_vmap_and_stable_state_types() -> None:
     params = _params()
     tx = gradtx.quantized_state(gradtx.adamw(1e-2, weight_decay=0.01), block_size=64, min_size=0)
