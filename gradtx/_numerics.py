@@ -9,6 +9,7 @@ back to the update's dtype and to each state leaf's stored dtype.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 from jax.core import Tracer
 
 from gradtx import _tree
+from gradtx._base import EmptyState
 
 
 def compute_dtype(dtype: Any) -> Any:
@@ -67,9 +69,90 @@ def nan_unless_finite(factor: jax.Array, *norms: jax.Array) -> jax.Array:
     return jnp.where(finite, factor, jnp.full_like(factor, jnp.nan))
 
 
-def bias_correction(decay: Any, count: jax.Array, dtype: Any) -> jax.Array:
-    """``1 - decay**count`` in ``dtype`` (a real dtype)."""
-    return 1 - as_dtype(decay, dtype) ** count.astype(dtype)
+def bias_correction(decay: Any, count: Any) -> jax.Array:
+    """``1 - decay**count`` in the widest enabled float (float64 under x64); cast it where it is used.
+
+    The one bias-correction rule of gradtx. It is computed wide, not in the leaf's dtype,
+    because ``1 - 0.999**t`` cancels: float32 keeps only about four significant digits of it
+    (``1 - 0.999`` is ``0.0009999871`` in float32, 1.3e-5 off relative; ``t = 10, 100`` are off
+    as much), an error every Adam-family step divides by. Computing it in the widest enabled
+    float and casting the result once where it is used is exact to the leaf's precision, and
+    agrees with optax, whose ``1 - decay**count`` promotes to the default float.
+
+    Args:
+      decay: the moment's decay rate (a number, array or tracer).
+      count: the step count (usually int32).
+
+    Returns:
+      A scalar of :func:`default_float` dtype.
+    """
+    dtype = default_float()
+    return 1 - as_dtype(decay, dtype) ** jnp.asarray(count).astype(dtype)
+
+
+def one_minus(decay: Any, dtype: Any) -> jax.Array:
+    """``1 - decay`` as ``dtype``, computed in the widest enabled float like :func:`bias_correction`.
+
+    A moving average weighted by ``1 - decay`` sums to ``1 - decay**t`` only when both are
+    computed alike: float32's ``1 - float32(0.999)`` is 1.3e-5 off, which an exact bias
+    correction would no longer cancel. So both are taken from the exact ``decay``.
+    """
+    return (1 - as_dtype(decay, default_float())).astype(dtype)
+
+
+def norm_dtype(*dtypes: Any) -> Any:
+    """The real dtype squares of leaves of ``dtypes`` are summed in: the one accumulation rule.
+
+    At least float32 (a bf16/fp16 sum of squares over millions of entries loses all precision
+    or overflows: fp16's largest value is 65504), float64 kept, complex mapped to its real
+    part (squares are ``|x|^2``), the widest over several leaves; non-float dtypes count as float32.
+    """
+    reals = []
+    for dtype in dtypes:
+        real = real_dtype(dtype)
+        floating = jnp.issubdtype(real, jnp.floating) and jnp.finfo(real).bits >= 32
+        reals.append(real if floating else jnp.dtype(jnp.float32))
+    return wider(*reals) if reals else jnp.dtype(jnp.float32)
+
+
+def sum_of_squares(x: Any, axis: Any = None, *, keepdims: bool = False, dtype: Any = None) -> jax.Array:
+    """``sum |x|^2`` of one array over ``axis`` (all axes by default), summed in ``dtype``.
+
+    ``dtype`` defaults to :func:`norm_dtype` of ``x``; entries are cast to it before they are
+    squared. The result is real.
+    """
+    x = jnp.asarray(x)
+    acc = norm_dtype(x.dtype) if dtype is None else jnp.dtype(dtype)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        re, im = jnp.real(x).astype(acc), jnp.imag(x).astype(acc)
+        sq = re * re + im * im
+    else:
+        xa = x.astype(acc)
+        sq = xa * xa
+    return jnp.sum(sq, axis=axis, keepdims=keepdims)
+
+
+def l2_norm(x: Any, axis: Any = None, *, keepdims: bool = False, dtype: Any = None) -> jax.Array:
+    """``sqrt(sum |x|^2)`` of one array: see :func:`sum_of_squares`."""
+    return jnp.sqrt(sum_of_squares(x, axis, keepdims=keepdims, dtype=dtype))
+
+
+def tree_sum_of_squares(tree: Any) -> jax.Array:
+    """``sum_i |x_i|^2`` over all leaves together, in :func:`norm_dtype` of all their dtypes.
+
+    A tree without leaves gives a float32 zero.
+    """
+    leaves = [jnp.asarray(x) for x in jax.tree.leaves(tree)]
+    acc = norm_dtype(*[x.dtype for x in leaves])
+    total = jnp.zeros([], acc)
+    for x in leaves:
+        total = total + sum_of_squares(x, dtype=acc)
+    return total
+
+
+def tree_l2_norm(tree: Any) -> jax.Array:
+    """The l2 norm of all leaves together, ``sqrt(sum_i |x_i|^2)``: see :func:`tree_sum_of_squares`."""
+    return jnp.sqrt(tree_sum_of_squares(tree))
 
 
 def check_updates(
@@ -100,8 +183,22 @@ def check_updates(
 
 
 def check_init_params(params: Any, *, where: str, allow_complex: bool = True) -> None:
-    """``init``-time check: params must be floating (or complex) arrays."""
+    """The ``init``-time check every transform runs first: params must be floating (or complex) arrays.
+
+    Raises:
+      TypeError: naming the first leaf that is not, e.g. ``params['step'] is int32[]``.
+    """
     _tree.check_float_leaves(params, "params", where=where, allow_complex=allow_complex)
+
+
+def empty_init(where: str, *, allow_complex: bool = True) -> Callable[[Any], EmptyState]:
+    """The ``init`` of a stateless transform: :func:`check_init_params`, then ``EmptyState()``."""
+
+    def init_fn(params: Any) -> EmptyState:
+        check_init_params(params, where=where, allow_complex=allow_complex)
+        return EmptyState()
+
+    return init_fn
 
 
 def _placed_zeros(x: jax.Array, dtype: Any) -> jax.Array:
@@ -248,9 +345,3 @@ def wider(*dtypes: Any) -> Any:
         elif d.itemsize > best.itemsize:
             best = d
     return best
-
-
-def bias_correction_wide(decay: Any, count: jax.Array) -> jax.Array:
-    """``1 - decay**count`` in the widest enabled float; cast it where it is used."""
-    dtype = default_float()
-    return 1 - as_dtype(decay, dtype) ** jnp.asarray(count).astype(dtype)

@@ -196,36 +196,21 @@ def standard_promote(*dtypes: Any) -> Any:
         return jnp.result_type(*dtypes)
 
 
-def _norm_dtype(dtype: Any) -> Any:
-    # Accumulate squares in at least float32: a bf16/fp16 sum of squares over millions of
-    # entries loses all precision or overflows (fp16 max is 65504).
-    real = jnp.finfo(dtype).dtype if jnp.issubdtype(dtype, jnp.complexfloating) else dtype
-    if not jnp.issubdtype(real, jnp.floating):
-        return jnp.float32
-    return standard_promote(real, jnp.float32)
-
-
 def global_norm(updates: Any) -> jax.Array:
     """The l2 norm of all leaves together: ``sqrt(sum_i |x_i|^2)``.
 
     Squares are summed in at least float32 (float64 leaves stay float64); complex leaves
-    contribute ``|x|^2``. The result has that accumulation dtype.
+    contribute ``|x|^2``. The result has that accumulation dtype (float32 for no leaves).
+    It is the one accumulation rule of :func:`gradtx._numerics.tree_l2_norm`.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
       >>> float(gradtx.global_norm({"a": jnp.array([3.0]), "b": jnp.array([[4.0]])}))
       5.0
     """
-    leaves = [jnp.asarray(x) for x in jax.tree.leaves(updates)]
-    if not leaves:
-        return jnp.zeros([], jnp.float32)
-    acc_dtype = standard_promote(*[_norm_dtype(x.dtype) for x in leaves])
-    total = jnp.zeros([], acc_dtype)
-    for x in leaves:
-        magnitude = jnp.abs(x) if jnp.issubdtype(x.dtype, jnp.complexfloating) else x
-        magnitude = magnitude.astype(acc_dtype)
-        total = total + jnp.sum(magnitude * magnitude)
-    return jnp.sqrt(total)
+    from gradtx import _numerics  # _numerics builds on this module
+
+    return _numerics.tree_l2_norm(updates)
 
 
 def tree_map_with_path_str(fn: Callable[[str, Any], Any], tree: Any) -> Any:

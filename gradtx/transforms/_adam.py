@@ -8,8 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as c
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
 
 
@@ -38,33 +37,31 @@ def _moments_leaf(
     g: jax.Array, mu: jax.Array, nu: jax.Array, b1: Any, b2: Any
 ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array]:
     """First and (real) second moment of one leaf, in its compute dtype."""
-    dtype = m.compute_dtype(g.dtype)
-    rdt = m.real_dtype(dtype)
+    dtype = num.compute_dtype(g.dtype)
+    rdt = num.real_dtype(dtype)
     gc = g.astype(dtype)
-    b1c = m.as_dtype(b1, dtype)
-    b2r = m.as_dtype(b2, rdt)
-    mu_new = b1c * mu.astype(dtype) + (1 - b1c) * gc
-    nu_new = b2r * m.real_part(nu.astype(dtype)) + (1 - b2r) * m.abs_sq(gc)
+    b1c = num.as_dtype(b1, dtype)
+    b2r = num.as_dtype(b2, rdt)
+    mu_new = b1c * mu.astype(dtype) + num.one_minus(b1, dtype) * gc
+    nu_new = b2r * num.real_part(nu.astype(dtype)) + num.one_minus(b2, rdt) * num.abs_sq(gc)
     return dtype, rdt, gc, mu_new, nu_new
 
 
-def _mu_hat(
-    gc: jax.Array, mu_new: jax.Array, b1: Any, count: jax.Array, dtype: Any, rdt: Any, nesterov: bool
-) -> jax.Array:
+def _mu_hat(gc: jax.Array, mu_new: jax.Array, b1: Any, count: jax.Array, dtype: Any, nesterov: bool) -> jax.Array:
     """The bias-corrected first moment; Dozat's NAdam look-ahead when ``nesterov``."""
     if nesterov:
-        b1c = m.as_dtype(b1, dtype)
-        next_corr = m.bias_correction(b1, safe_increment(count), rdt).astype(dtype)
-        corr = m.bias_correction(b1, count, rdt).astype(dtype)
-        return b1c * mu_new / next_corr + (1 - b1c) * gc / corr
-    return mu_new / m.bias_correction(b1, count, rdt).astype(dtype)
+        b1c = num.as_dtype(b1, dtype)
+        next_corr = num.bias_correction(b1, safe_increment(count)).astype(dtype)
+        corr = num.bias_correction(b1, count).astype(dtype)
+        return b1c * mu_new / next_corr + num.one_minus(b1, dtype) * gc / corr
+    return mu_new / num.bias_correction(b1, count).astype(dtype)
 
 
 def _init_adam(where: str, mu_dtype: Any, nu_dtype: Any) -> Any:
     def init_fn(params: Params) -> ScaleByAdamState:
-        m.check_init_params(params, where=where)
+        num.check_init_params(params, where=where)
         return ScaleByAdamState(
-            count=zero_count(), mu=m.state_zeros(params, mu_dtype), nu=m.state_zeros(params, nu_dtype)
+            count=zero_count(), mu=num.state_zeros(params, mu_dtype), nu=num.state_zeros(params, nu_dtype)
         )
 
     return init_fn
@@ -131,19 +128,19 @@ def scale_by_adam(
         updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByAdamState]:
         del extra_args
-        m.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
+        num.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
 
         def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dtype, rdt, gc, mu_new, nu_new = _moments_leaf(g, mu, nu, b1, b2)
-            mu_hat = _mu_hat(gc, mu_new, b1, count, dtype, rdt, nesterov)
-            nu_hat = nu_new / m.bias_correction(b2, count, rdt)
-            denom = jnp.sqrt(nu_hat + m.as_dtype(eps_root, rdt)) + m.as_dtype(eps, rdt)
+            mu_hat = _mu_hat(gc, mu_new, b1, count, dtype, nesterov)
+            nu_hat = nu_new / num.bias_correction(b2, count).astype(rdt)
+            denom = jnp.sqrt(nu_hat + num.as_dtype(eps_root, rdt)) + num.as_dtype(eps, rdt)
             u = mu_hat / denom.astype(dtype)
             return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        new_updates, mu, nu = m.unzip(updates, out, 3)
+        new_updates, mu, nu = num.unzip(updates, out, 3)
         return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(_init_adam(where, mu_dtype, nu_dtype), update_fn)
@@ -197,26 +194,26 @@ def scale_by_adamax(
         updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByAdamState]:
         del extra_args
-        m.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
+        num.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
 
         def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-            dtype = m.compute_dtype(g.dtype)
-            rdt = m.real_dtype(dtype)
+            dtype = num.compute_dtype(g.dtype)
+            rdt = num.real_dtype(dtype)
             gc = g.astype(dtype)
-            b1c = m.as_dtype(b1, dtype)
-            mu_new = b1c * mu.astype(dtype) + (1 - b1c) * gc
+            mu_new = num.as_dtype(b1, dtype) * mu.astype(dtype) + num.one_minus(b1, dtype) * gc
             nu_new = jnp.maximum(
-                m.as_dtype(b2, rdt) * m.real_part(nu.astype(dtype)), jnp.abs(gc).astype(rdt) + m.as_dtype(eps, rdt)
+                num.as_dtype(b2, rdt) * num.real_part(nu.astype(dtype)),
+                jnp.abs(gc).astype(rdt) + num.as_dtype(eps, rdt),
             )
-            corr = m.bias_correction(b1, count, rdt)
+            corr = num.bias_correction(b1, count).astype(rdt)
             # A zero infinity norm only arises with eps == 0 and an all-zero gradient history.
             safe_nu = jnp.where(nu_new == 0, jnp.ones_like(nu_new), nu_new)
             u = mu_new / (corr * safe_nu).astype(dtype)
             return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        new_updates, mu, nu = m.unzip(updates, out, 3)
+        new_updates, mu, nu = num.unzip(updates, out, 3)
         return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(_init_adam(where, mu_dtype, nu_dtype), update_fn)
@@ -287,30 +284,32 @@ def scale_by_radam(
         updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByAdamState]:
         del extra_args
-        m.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
+        num.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
 
         def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dtype, rdt, gc, mu_new, nu_new = _moments_leaf(g, mu, nu, b1, b2)
-            mu_hat = _mu_hat(gc, mu_new, b1, count, dtype, rdt, nesterov)
-            nu_hat = nu_new / m.bias_correction(b2, count, rdt)
-            b2r = m.as_dtype(b2, rdt)
-            t = count.astype(rdt)
-            rho_inf = 2 / (1 - b2r) - 1
-            b2t = b2r**t
+            mu_hat = _mu_hat(gc, mu_new, b1, count, dtype, nesterov)
+            nu_hat = nu_new / num.bias_correction(b2, count).astype(rdt)
+            # The rectification terms, like the bias corrections, in the widest float.
+            wide = num.default_float()
+            b2w = num.as_dtype(b2, wide)
+            t = count.astype(wide)
+            rho_inf = 2 / (1 - b2w) - 1
+            b2t = b2w**t
             rho = rho_inf - 2 * t * b2t / (1 - b2t)
-            use_adaptive = rho >= m.as_dtype(threshold, rdt)
+            use_adaptive = rho >= num.as_dtype(threshold, wide)
             # Clamp so that the discarded branch never evaluates sqrt of a negative (NaN grads).
             ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
             r = jnp.sqrt(jnp.maximum(ratio, jnp.zeros_like(ratio)))
-            denom = jnp.sqrt(nu_hat + m.as_dtype(eps_root, rdt)) + m.as_dtype(eps, rdt)
+            denom = jnp.sqrt(nu_hat + num.as_dtype(eps_root, rdt)) + num.as_dtype(eps, rdt)
             safe_denom = jnp.where(use_adaptive, denom, jnp.ones_like(denom))
             adaptive = r.astype(dtype) * mu_hat / safe_denom.astype(dtype)
             u = jnp.where(use_adaptive, adaptive, mu_hat)
             return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        new_updates, mu, nu = m.unzip(updates, out, 3)
+        new_updates, mu, nu = num.unzip(updates, out, 3)
         return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(_init_adam(where, mu_dtype, nu_dtype), update_fn)
@@ -382,36 +381,39 @@ def scale_by_amsgrad(
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByAmsgradState:
+        num.check_init_params(params, where="scale_by_amsgrad")
         return ScaleByAmsgradState(
             count=zero_count(),
-            mu=m.state_zeros(params, mu_dtype),
-            nu=m.state_zeros(params, nu_dtype),
-            nu_max=m.state_zeros(params, nu_dtype),
+            mu=num.state_zeros(params, mu_dtype),
+            nu=num.state_zeros(params, nu_dtype),
+            nu_max=num.state_zeros(params, nu_dtype),
         )
 
     def update_fn(
         updates: Updates, state: ScaleByAmsgradState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByAmsgradState]:
         del extra_args
-        c.check_updates(updates, where=where, state_tree=state.nu, state_name="state.nu", params=params)
+        num.check_updates(updates, where=where, state_tree=state.nu, state_name="state.nu", params=params)
         count = safe_increment(state.count)
-        bc1 = c.bias_correction_wide(b1, count)
-        bc2 = c.bias_correction_wide(b2, count)
+        bc1 = num.bias_correction(b1, count)
+        bc2 = num.bias_correction(b2, count)
 
         def leaf(g: jax.Array, m: jax.Array, v: jax.Array, vmax: jax.Array) -> tuple[jax.Array, ...]:
-            dt = c.compute_dtype(c.wider(g.dtype, m.dtype))
-            beta1, beta2 = c.as_dtype(b1, dt), c.as_dtype(b2, dt)
+            dt = num.compute_dtype(num.wider(g.dtype, m.dtype))
+            beta1, beta2 = num.as_dtype(b1, dt), num.as_dtype(b2, dt)
             g_ = g.astype(dt)
-            m_new = c.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
-            v_new = c.as_dtype(1 - b2, dt) * c.abs_sq(g_) + beta2 * v.astype(dt)
+            m_new = num.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
+            v_new = num.as_dtype(1 - b2, dt) * num.abs_sq(g_) + beta2 * v.astype(dt)
             m_hat = m_new / bc1.astype(dt) if bias_correction_mu else m_new
             v_eff = v_new / bc2.astype(v_new.dtype) if bias_correction_nu else v_new
             vmax_new = jnp.maximum(vmax.astype(v_eff.dtype), v_eff)
-            u = m_hat / (jnp.sqrt(vmax_new + c.as_dtype(eps_root, vmax_new.dtype)) + c.as_dtype(eps, vmax_new.dtype))
+            u = m_hat / (
+                jnp.sqrt(vmax_new + num.as_dtype(eps_root, vmax_new.dtype)) + num.as_dtype(eps, vmax_new.dtype)
+            )
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), vmax_new.astype(vmax.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu, state.nu_max)
-        u, mu, nu, nu_max = c.unzip(updates, out, 4)
+        u, mu, nu, nu_max = num.unzip(updates, out, 4)
         return u, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
     return GradientTransformation(init_fn, update_fn)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as c
+from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
 from gradtx.transforms._adam import ScaleByAdamState
 
@@ -84,37 +84,38 @@ def scale_by_belief(
     _checks.check_non_negative("eps_root", eps_root, where=where)
 
     def init_fn(params: Params) -> ScaleByBeliefState:
+        num.check_init_params(params, where="scale_by_belief")
         return ScaleByBeliefState(
-            count=zero_count(), mu=c.state_zeros(params, mu_dtype), nu=c.state_zeros(params, nu_dtype)
+            count=zero_count(), mu=num.state_zeros(params, mu_dtype), nu=num.state_zeros(params, nu_dtype)
         )
 
     def update_fn(
         updates: Updates, state: ScaleByBeliefState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByBeliefState]:
         del extra_args
-        c.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
+        num.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
-        bc1 = c.bias_correction_wide(b1, count)
-        bc1_next = c.bias_correction_wide(b1, safe_increment(count))
-        bc2 = c.bias_correction_wide(b2, count)
+        bc1 = num.bias_correction(b1, count)
+        bc1_next = num.bias_correction(b1, safe_increment(count))
+        bc2 = num.bias_correction(b2, count)
 
         def leaf(g: jax.Array, m: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-            dt = c.compute_dtype(g.dtype)
-            beta1, beta2 = c.as_dtype(b1, dt), c.as_dtype(b2, dt)
+            dt = num.compute_dtype(g.dtype)
+            beta1, beta2 = num.as_dtype(b1, dt), num.as_dtype(b2, dt)
             g_ = g.astype(dt)
-            m_new = c.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
-            s_new = c.as_dtype(1 - b2, dt) * c.abs_sq(g_ - m_new) + beta2 * s.astype(dt)
-            s_new = s_new + c.as_dtype(eps_root, s_new.dtype)
+            m_new = num.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
+            s_new = num.as_dtype(1 - b2, dt) * num.abs_sq(g_ - m_new) + beta2 * s.astype(dt)
+            s_new = s_new + num.as_dtype(eps_root, s_new.dtype)
             if nesterov:
-                m_hat = beta1 * (m_new / bc1_next.astype(dt)) + c.as_dtype(1 - b1, dt) * (g_ / bc1.astype(dt))
+                m_hat = beta1 * (m_new / bc1_next.astype(dt)) + num.as_dtype(1 - b1, dt) * (g_ / bc1.astype(dt))
             else:
                 m_hat = m_new / bc1.astype(dt)
             s_hat = s_new / bc2.astype(s_new.dtype)
-            u = m_hat / (jnp.sqrt(s_hat) + c.as_dtype(eps, s_hat.dtype))
+            u = m_hat / (jnp.sqrt(s_hat) + num.as_dtype(eps, s_hat.dtype))
             return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = c.unzip(updates, out, 3)
+        u, mu, nu = num.unzip(updates, out, 3)
         return u, ScaleByBeliefState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(init_fn, update_fn)
@@ -178,34 +179,35 @@ def scale_by_yogi(
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> Any:
+        num.check_init_params(params, where="scale_by_yogi")
         return ScaleByAdamState(
             count=zero_count(),
-            mu=c.state_full(params, initial_accumulator_value, mu_dtype),
-            nu=c.state_full(params, initial_accumulator_value, nu_dtype),
+            mu=num.state_full(params, initial_accumulator_value, mu_dtype),
+            nu=num.state_full(params, initial_accumulator_value, nu_dtype),
         )
 
     def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args: Any) -> tuple[Updates, Any]:
         del extra_args
-        c.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
+        num.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
-        bc1 = c.bias_correction_wide(b1, count)
-        bc2 = c.bias_correction_wide(b2, count)
+        bc1 = num.bias_correction(b1, count)
+        bc2 = num.bias_correction(b2, count)
 
         def leaf(g: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-            dt = c.compute_dtype(g.dtype)
-            beta1 = c.as_dtype(b1, dt)
+            dt = num.compute_dtype(g.dtype)
+            beta1 = num.as_dtype(b1, dt)
             g_ = g.astype(dt)
-            m_new = c.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
+            m_new = num.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
             v_old = v.astype(dt)
-            g2 = c.abs_sq(g_)
-            v_new = v_old - c.as_dtype(1 - b2, dt) * jnp.sign(v_old - g2) * g2
+            g2 = num.abs_sq(g_)
+            v_new = v_old - num.as_dtype(1 - b2, dt) * jnp.sign(v_old - g2) * g2
             m_hat = m_new / bc1.astype(dt)
             v_hat = v_new / bc2.astype(dt)
-            u = m_hat / (jnp.sqrt(v_hat + c.as_dtype(eps_root, dt)) + c.as_dtype(eps, dt))
+            u = m_hat / (jnp.sqrt(v_hat + num.as_dtype(eps_root, dt)) + num.as_dtype(eps, dt))
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = c.unzip(updates, out, 3)
+        u, mu, nu = num.unzip(updates, out, 3)
         return u, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(init_fn, update_fn)
@@ -286,35 +288,36 @@ def scale_by_adan(
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByAdanState:
-        z = lambda dtype=None: c.state_zeros(params, dtype)
+        num.check_init_params(params, where="scale_by_adan")
+        z = lambda dtype=None: num.state_zeros(params, dtype)
         return ScaleByAdanState(m=z(mu_dtype), v=z(mu_dtype), n=z(nu_dtype), g=z(), t=zero_count())
 
     def update_fn(
         updates: Updates, state: ScaleByAdanState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByAdanState]:
         del extra_args
-        c.check_updates(updates, where=where, state_tree=state.m, state_name="state.m", params=params)
+        num.check_updates(updates, where=where, state_tree=state.m, state_name="state.m", params=params)
         first = state.t == 0
         t = safe_increment(state.t)
-        bc1, bc2, bc3 = (c.bias_correction_wide(b, t) for b in (b1, b2, b3))
+        bc1, bc2, bc3 = (num.bias_correction(b, t) for b in (b1, b2, b3))
 
         def leaf(grad: jax.Array, m: jax.Array, v: jax.Array, n: jax.Array, prev: jax.Array) -> tuple[jax.Array, ...]:
-            dt = c.compute_dtype(grad.dtype)
-            beta1, beta2, beta3 = c.as_dtype(b1, dt), c.as_dtype(b2, dt), c.as_dtype(b3, dt)
+            dt = num.compute_dtype(grad.dtype)
+            beta1, beta2, beta3 = num.as_dtype(b1, dt), num.as_dtype(b2, dt), num.as_dtype(b3, dt)
             g = grad.astype(dt)
             diff = jnp.where(first, jnp.zeros_like(g), g - prev.astype(dt))
-            m_new = c.as_dtype(1 - b1, dt) * g + beta1 * m.astype(dt)
-            v_new = c.as_dtype(1 - b2, dt) * diff + beta2 * v.astype(dt)
-            n_new = c.as_dtype(1 - b3, dt) * c.abs_sq(g + beta2 * diff) + beta3 * n.astype(dt)
+            m_new = num.as_dtype(1 - b1, dt) * g + beta1 * m.astype(dt)
+            v_new = num.as_dtype(1 - b2, dt) * diff + beta2 * v.astype(dt)
+            n_new = num.as_dtype(1 - b3, dt) * num.abs_sq(g + beta2 * diff) + beta3 * n.astype(dt)
             direction = m_new / bc1.astype(dt) + beta2 * (v_new / bc2.astype(dt))
-            denom = jnp.sqrt(n_new / bc3.astype(n_new.dtype) + c.as_dtype(eps_root, n_new.dtype)) + c.as_dtype(
+            denom = jnp.sqrt(n_new / bc3.astype(n_new.dtype) + num.as_dtype(eps_root, n_new.dtype)) + num.as_dtype(
                 eps, n_new.dtype
             )
             u = direction / denom
             return u.astype(grad.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), n_new.astype(n.dtype)
 
         out = jax.tree.map(leaf, updates, state.m, state.v, state.n, state.g)
-        u, m, v, n = c.unzip(updates, out, 4)
+        u, m, v, n = num.unzip(updates, out, 4)
         g_stored = jax.tree.map(lambda g, p: g.astype(p.dtype), updates, state.g)
         return u, ScaleByAdanState(m=m, v=v, n=n, g=g_stored, t=t)
 

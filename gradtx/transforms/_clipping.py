@@ -7,10 +7,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks, _tree
-from gradtx import _numerics as c
-from gradtx import _numerics as m
-from gradtx._base import EmptyState, GradientTransformation, OptState, Params, Updates, init_empty_state
+from gradtx import _checks
+from gradtx import _numerics as num
+from gradtx._base import EmptyState, GradientTransformation, OptState, Params, Updates
 from gradtx._tree import path_str
 
 
@@ -46,15 +45,15 @@ def clip(max_delta: Any) -> GradientTransformation:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
-        m.check_updates(updates, where="clip", params=params, allow_complex=False)
+        num.check_updates(updates, where="clip", params=params, allow_complex=False)
 
         def leaf(g: jax.Array) -> jax.Array:
-            delta = m.as_dtype(max_delta, g.dtype)
+            delta = num.as_dtype(max_delta, g.dtype)
             return jnp.clip(g, -delta, delta)
 
         return jax.tree.map(leaf, updates), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("clip", allow_complex=False), update_fn)
 
 
 def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
@@ -96,9 +95,9 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
-        m.check_updates(updates, where="clip_by_global_norm", params=params)
-        norm = _tree.global_norm(updates)
-        c = m.as_dtype(max_norm, norm.dtype)
+        num.check_updates(updates, where="clip_by_global_norm", params=params)
+        norm = num.tree_l2_norm(updates)
+        c = num.as_dtype(max_norm, norm.dtype)
         over = norm > c
         # Divide only where the norm exceeds c (> 0), so 0/0 never happens. A non-finite norm
         # would give c/inf = 0, silently zeroing the finite entries: make the factor NaN instead.
@@ -106,7 +105,7 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         finite = jnp.isfinite(norm)
 
         def leaf(g: jax.Array) -> jax.Array:
-            dtype = m.compute_dtype(g.dtype)
+            dtype = num.compute_dtype(g.dtype)
             gc = g.astype(dtype)
             # (g / norm) * c, the order optax uses, so float32 results agree bit for bit.
             clipped = gc / safe_norm.astype(dtype) * c.astype(dtype)
@@ -115,7 +114,7 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
 
         return jax.tree.map(leaf, updates), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("clip_by_global_norm"), update_fn)
 
 
 # Unit-wise norms: the axes reduced for each rank when `axis` is None (inputs on the leading axes,
@@ -124,21 +123,16 @@ _UNIT_AXES = {2: (0,), 3: (0,), 4: (0, 1, 2), 5: (0, 1, 2, 3)}
 
 
 def _unitwise_norm(x: jax.Array, axis: Any, *, name: str) -> jax.Array:
-    sq = c.abs_sq(x)
-    if axis is not None:
-        total = jnp.sum(sq, axis=axis, keepdims=True)
-    elif jnp.squeeze(x).ndim <= 1:
-        total = jnp.sum(sq, keepdims=True)
-    elif x.ndim in _UNIT_AXES:
-        total = jnp.sum(sq, axis=_UNIT_AXES[x.ndim], keepdims=True)
-    else:
-        raise ValueError(
-            f"adaptive_grad_clip: cannot choose unit-wise norm axes for {name} of shape {x.shape} "
-            "(ranks up to 5 are known); pass `axis=`."
-        )
+    if axis is None and jnp.squeeze(x).ndim > 1:
+        if x.ndim not in _UNIT_AXES:
+            raise ValueError(
+                f"adaptive_grad_clip: cannot choose unit-wise norm axes for {name} of shape {x.shape} "
+                "(ranks up to 5 are known); pass `axis=`."
+            )
+        axis = _UNIT_AXES[x.ndim]
     # Kept with size-1 dims, not broadcast to x's shape: a broadcast result would be unsharded,
     # which explicit sharding mode refuses to mix with the sharded leaf in `jnp.where`.
-    return jnp.sqrt(total)
+    return num.l2_norm(x, axis, keepdims=True)
 
 
 def adaptive_grad_clip(
@@ -191,23 +185,23 @@ def adaptive_grad_clip(
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
         del extra_args
-        c.check_updates(updates, where=where, params=params, need_params=True)
+        num.check_updates(updates, where=where, params=params, need_params=True)
 
         def leaf(path: Any, g: jax.Array, x: jax.Array) -> jax.Array:
-            dt = c.compute_dtype(c.wider(g.dtype, x.dtype))
+            dt = num.compute_dtype(num.wider(g.dtype, x.dtype))
             g_, x_ = g.astype(dt), x.astype(dt)
             name = f"updates{path_str(path)}"
             g_norm = _unitwise_norm(g_, axis, name=name)
             x_norm = _unitwise_norm(x_, axis, name=name)
             rdt = g_norm.dtype
-            max_norm = c.as_dtype(clipping, rdt) * jnp.maximum(x_norm, c.as_dtype(eps, rdt))
-            factor = c.nan_unless_finite(max_norm / jnp.maximum(g_norm, c.as_dtype(1e-6, rdt)), g_norm)
+            max_norm = num.as_dtype(clipping, rdt) * jnp.maximum(x_norm, num.as_dtype(eps, rdt))
+            factor = num.nan_unless_finite(max_norm / jnp.maximum(g_norm, num.as_dtype(1e-6, rdt)), g_norm)
             clipped = g_ * factor.astype(dt)
             return jnp.where(g_norm < max_norm, g_, clipped).astype(g.dtype)
 
         return jax.tree_util.tree_map_with_path(leaf, updates, params), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("adaptive_grad_clip"), update_fn)
 
 
 def _check_batched(grads: Any, where: str) -> int:
@@ -264,15 +258,12 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
     _checks.check_non_negative("l2_norm_clip", l2_norm_clip, where=where)
     _check_batched(grads, where)
     leaves = jax.tree.leaves(grads)
-    acc = c.wider(*[jnp.finfo(c.compute_dtype(jnp.asarray(x).dtype)).dtype for x in leaves])
-    sq = sum(
-        (jnp.sum(c.abs_sq(jnp.asarray(x)), axis=tuple(range(1, jnp.ndim(x)))).astype(acc) for x in leaves),
-        jnp.zeros([], acc),
-    )
+    acc = num.norm_dtype(*[jnp.asarray(x).dtype for x in leaves])
+    sq = sum((num.sum_of_squares(x, tuple(range(1, jnp.ndim(x))), dtype=acc) for x in leaves), jnp.zeros([], acc))
     norms = jnp.sqrt(sq)
-    multipliers = jnp.nan_to_num(jnp.minimum(c.as_dtype(l2_norm_clip, acc) / norms, jnp.ones_like(norms)), nan=1.0)
+    multipliers = jnp.nan_to_num(jnp.minimum(num.as_dtype(l2_norm_clip, acc) / norms, jnp.ones_like(norms)), nan=1.0)
     # An example with an infinite norm would get weight 0 (silently dropped): make it NaN.
-    multipliers = c.nan_unless_finite(multipliers, norms)
+    multipliers = num.nan_unless_finite(multipliers, norms)
     num_clipped = jnp.sum(multipliers < 1).astype(jnp.int32)
 
     def summed(g: Any) -> jax.Array:

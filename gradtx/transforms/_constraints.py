@@ -7,8 +7,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import _numerics as c
-from gradtx._base import EmptyState, GradientTransformation, Params, Updates, init_empty_state
+from gradtx import _numerics as num
+from gradtx._base import EmptyState, GradientTransformation, Params, Updates
 from gradtx._tree import leaf_dtype
 
 
@@ -41,13 +41,13 @@ def keep_params_nonnegative() -> GradientTransformation:
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
         del extra_args
-        c.check_updates(updates, where=where, params=params, need_params=True, allow_complex=False)
+        num.check_updates(updates, where=where, params=params, need_params=True, allow_complex=False)
 
         def leaf(g: jax.Array, x: jax.Array) -> jax.Array:
-            dt = c.wider(g.dtype, leaf_dtype(x))
+            dt = num.wider(g.dtype, leaf_dtype(x))
             x_, g_ = x.astype(dt), g.astype(dt)
             return jnp.where(x_ + g_ < 0, -x_, g_).astype(g.dtype)
 
         return jax.tree.map(leaf, updates, params), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("keep_params_nonnegative", allow_complex=False), update_fn)

@@ -11,9 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks, _tree
-from gradtx import _numerics as c
-from gradtx import _numerics as m
-from gradtx._base import GradientTransformation, OptState, Params, Updates, init_empty_state, safe_increment, zero_count
+from gradtx import _numerics as num
+from gradtx._base import GradientTransformation, OptState, Params, Updates, safe_increment, zero_count
 from gradtx._tree import leaf_dtype
 
 
@@ -38,7 +37,7 @@ def _decay_rate_pow(i: Any, exponent: Any = 0.8) -> jax.Array:
     """Adafactor's second-moment decay :math:`\\hat\\beta_{2,t} = 1 - t^{-c}` with ``t = i + 1``."""
     dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
     t = jnp.asarray(i).astype(dtype) + 1
-    return 1 - t ** (-m.as_dtype(exponent, dtype))
+    return 1 - t ** (-num.as_dtype(exponent, dtype))
 
 
 def _factored_dims(shape: tuple[int, ...], factored: bool, min_dim_size_to_factor: int) -> tuple[int, int] | None:
@@ -109,7 +108,7 @@ def scale_by_factored_rms(
     _checks.check_callable("decay_rate_fn", decay_rate_fn, where=where)
 
     def init_fn(params: Params) -> FactoredState:
-        m.check_init_params(params, where=where, allow_complex=False)
+        num.check_init_params(params, where=where, allow_complex=False)
 
         def placeholder(p: Any) -> jax.Array:
             return jnp.zeros((1,), _tree.leaf_dtype(p))
@@ -118,15 +117,15 @@ def scale_by_factored_rms(
         # takes the param's sharding with that dim's spec entry dropped.
         def rows(p: Any) -> jax.Array:
             dims = _factored_dims(tuple(jnp.shape(p)), factored, min_dim_size_to_factor)
-            return placeholder(p) if dims is None else m.state_leaf(p, drop_axes=(dims[1],))
+            return placeholder(p) if dims is None else num.state_leaf(p, drop_axes=(dims[1],))
 
         def cols(p: Any) -> jax.Array:
             dims = _factored_dims(tuple(jnp.shape(p)), factored, min_dim_size_to_factor)
-            return placeholder(p) if dims is None else m.state_leaf(p, drop_axes=(dims[0],))
+            return placeholder(p) if dims is None else num.state_leaf(p, drop_axes=(dims[0],))
 
         def full(p: Any) -> jax.Array:
             dims = _factored_dims(tuple(jnp.shape(p)), factored, min_dim_size_to_factor)
-            return m.state_leaf(p) if dims is None else placeholder(p)
+            return num.state_leaf(p) if dims is None else placeholder(p)
 
         return FactoredState(
             count=zero_count(),
@@ -139,7 +138,7 @@ def scale_by_factored_rms(
         updates: Updates, state: FactoredState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, FactoredState]:
         del extra_args
-        m.check_updates(updates, where=where, params=params, allow_complex=False)
+        num.check_updates(updates, where=where, params=params, allow_complex=False)
         _tree.check_same_structure(state.v, updates, "state.v", "updates", where=where, check_shapes=False)
         # The statistics' shapes differ from the updates' (and placeholders hide mismatches), so
         # compare them with the shapes `init` would give these updates.
@@ -157,10 +156,10 @@ def scale_by_factored_rms(
         beta = decay_rate_fn(step, decay_rate)
 
         def leaf(g: jax.Array, vr: jax.Array, vc: jax.Array, v: jax.Array) -> tuple[jax.Array, ...]:
-            dtype = m.compute_dtype(g.dtype)
+            dtype = num.compute_dtype(g.dtype)
             gc = g.astype(dtype)
-            b = m.as_dtype(beta, dtype)
-            g2 = gc * gc + m.as_dtype(epsilon, dtype)
+            b = num.as_dtype(beta, dtype)
+            g2 = gc * gc + num.as_dtype(epsilon, dtype)
             dims = _factored_dims(g.shape, factored, min_dim_size_to_factor)
             if dims is None:
                 v_new = b * v.astype(dtype) + (1 - b) * g2
@@ -177,15 +176,14 @@ def scale_by_factored_rms(
             return u.astype(g.dtype), vr_new.astype(vr.dtype), vc_new.astype(vc.dtype), v
 
         out = jax.tree.map(leaf, updates, state.v_row, state.v_col, state.v)
-        new_updates, v_row, v_col, v = m.unzip(updates, out, 4)
+        new_updates, v_row, v_col, v = num.unzip(updates, out, 4)
         return new_updates, FactoredState(count=safe_increment(state.count), v_row=v_row, v_col=v_col, v=v)
 
     return GradientTransformation(init_fn, update_fn)
 
 
 def _rms(x: jax.Array) -> jax.Array:
-    dtype = m.compute_dtype(x.dtype)
-    return jnp.sqrt(jnp.mean(m.abs_sq(x.astype(dtype))))
+    return jnp.sqrt(num.sum_of_squares(x) / x.size)
 
 
 def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:
@@ -224,17 +222,17 @@ def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
-        m.check_updates(updates, where=where, params=params, need_params=True)
+        num.check_updates(updates, where=where, params=params, need_params=True)
 
         def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
-            dtype = m.compute_dtype(g.dtype)
+            dtype = num.compute_dtype(g.dtype)
             r = _rms(p)
-            scale = jnp.maximum(r, m.as_dtype(min_scale, r.dtype))
+            scale = jnp.maximum(r, num.as_dtype(min_scale, r.dtype))
             return (g.astype(dtype) * scale.astype(dtype)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates, params), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("scale_by_param_block_rms"), update_fn)
 
 
 def clip_by_block_rms(threshold: Any) -> GradientTransformation:
@@ -273,20 +271,20 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
-        m.check_updates(updates, where=where, params=params)
+        num.check_updates(updates, where=where, params=params)
 
         def leaf(g: jax.Array) -> jax.Array:
-            dtype = m.compute_dtype(g.dtype)
+            dtype = num.compute_dtype(g.dtype)
             r = _rms(g)
-            d = m.as_dtype(threshold, r.dtype)
+            d = num.as_dtype(threshold, r.dtype)
             over = r > d
             factor = jnp.where(over, d / jnp.where(over, r, jnp.ones_like(r)), jnp.ones_like(r))
-            factor = m.nan_unless_finite(factor, r)  # d / inf = 0 would silently zero the leaf
+            factor = num.nan_unless_finite(factor, r)  # d / inf = 0 would silently zero the leaf
             return (g.astype(dtype) * factor.astype(dtype)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("clip_by_block_rms"), update_fn)
 
 
 class ScaleBySM3State(NamedTuple):
@@ -299,9 +297,9 @@ class ScaleBySM3State(NamedTuple):
 def _sm3_accumulators(p: Any) -> list[jax.Array]:
     ndim = len(jnp.shape(p))
     if not ndim:  # a scalar leaf keeps one scalar accumulator
-        return [m.state_leaf(p)]
+        return [num.state_leaf(p)]
     # Accumulator i keeps dim i of the param (and that dim's sharding), every other dim reduced.
-    return [m.state_leaf(p, drop_axes=tuple(j for j in range(ndim) if j != i)) for i in range(ndim)]
+    return [num.state_leaf(p, drop_axes=tuple(j for j in range(ndim) if j != i)) for i in range(ndim)]
 
 
 def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTransformation:
@@ -348,24 +346,25 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
     _checks.check_non_negative("eps", eps, where=where)
 
     def init_fn(params: Params) -> ScaleBySM3State:
+        num.check_init_params(params, where="scale_by_sm3", allow_complex=False)
         for leaf in jax.tree.leaves(params):
             if jnp.issubdtype(leaf_dtype(leaf), jnp.complexfloating):
                 raise ValueError(f"{where} does not support complex params.")
         mu = jax.tree.map(_sm3_accumulators, params)
-        return ScaleBySM3State(mu=mu, nu=m.state_zeros(params))
+        return ScaleBySM3State(mu=mu, nu=num.state_zeros(params))
 
     def update_fn(
         updates: Updates, state: ScaleBySM3State, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleBySM3State]:
         del extra_args
-        c.check_updates(
+        num.check_updates(
             updates, where=where, state_tree=state.nu, state_name="state.nu", params=params, allow_complex=False
         )
 
         def leaf(g: jax.Array, acc: list[jax.Array], m: jax.Array) -> tuple[Any, ...]:
-            dt = c.compute_dtype(g.dtype)
-            beta1, beta2 = c.as_dtype(b1, dt), c.as_dtype(b2, dt)
-            coeff = jnp.where(beta2 != 1, c.as_dtype(1 - b2, dt), jnp.ones_like(beta2))
+            dt = num.compute_dtype(g.dtype)
+            beta1, beta2 = num.as_dtype(b1, dt), num.as_dtype(b2, dt)
+            coeff = jnp.where(beta2 != 1, num.as_dtype(1 - b2, dt), jnp.ones_like(beta2))
             g_ = g.astype(dt)
             if g.ndim < 2:
                 prior = acc[0].astype(dt)
@@ -375,9 +374,9 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
                     for i, a in enumerate(acc)
                 ]
                 prior = functools.reduce(jnp.minimum, expanded)
-            nu = coeff * c.abs_sq(g_) + beta2 * prior
-            inv_root = jnp.where(nu > 0, jax.lax.rsqrt(nu + c.as_dtype(eps, dt)), jnp.zeros_like(nu))
-            m_new = c.as_dtype(1 - b1, dt) * (g_ * inv_root) + beta1 * m.astype(dt)
+            nu = coeff * num.abs_sq(g_) + beta2 * prior
+            inv_root = jnp.where(nu > 0, jax.lax.rsqrt(nu + num.as_dtype(eps, dt)), jnp.zeros_like(nu))
+            m_new = num.as_dtype(1 - b1, dt) * (g_ * inv_root) + beta1 * m.astype(dt)
             if g.ndim < 2:
                 new_acc = [nu.astype(acc[0].dtype)]
             else:
@@ -388,7 +387,7 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
             return m_new.astype(g.dtype), new_acc, m_new.astype(m.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
-        u, mu, nu = c.unzip(updates, out, 3)
+        u, mu, nu = num.unzip(updates, out, 3)
         return u, ScaleBySM3State(mu=mu, nu=nu)
 
     return GradientTransformation(init_fn, update_fn)

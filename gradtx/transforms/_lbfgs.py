@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
 from gradtx.transforms import _tree_math as tm
 
@@ -125,12 +125,13 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         raise TypeError(f"{where}: `scale_init_precond` must be a bool, got {scale_init_precond!r:.40}.")
 
     def init_fn(params: Params) -> ScaleByLBFGSState:
+        num.check_init_params(params, where="scale_by_lbfgs")
         dtype = tm.real_dtype(params)
-        stacked = jax.tree.map(lambda p: m.state_leaf(p, lead_shape=(memory_size,)), params)
+        stacked = jax.tree.map(lambda p: num.state_leaf(p, lead_shape=(memory_size,)), params)
         return ScaleByLBFGSState(
             count=zero_count(),
-            params=m.state_zeros(params),
-            updates=m.state_zeros(params),
+            params=num.state_zeros(params),
+            updates=num.state_zeros(params),
             diff_params_memory=stacked,
             diff_updates_memory=stacked,
             weights_memory=jnp.zeros((memory_size,), dtype),
@@ -164,9 +165,9 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         weights = state.weights_memory.at[slot].set(rho)
 
         if scale_init_precond:
-            du_sq = tm.squared_norm(du, dtype)
+            du_sq = num.tree_sum_of_squares(du).astype(dtype)
             gamma = jnp.where(du_sq > 0, curvature / du_sq, jnp.ones([], dtype))
-            norm = jnp.sqrt(tm.squared_norm(jax.lax.stop_gradient(updates), dtype))
+            norm = num.tree_l2_norm(jax.lax.stop_gradient(updates)).astype(dtype)
             gamma = jnp.where(first, jnp.minimum(1.0, 1.0 / norm), gamma)
         else:
             gamma = jnp.ones([], dtype)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, OptState, Params, Updates
 from gradtx.transforms import _tree_math as tm
 
@@ -226,11 +226,12 @@ def scale_by_backtracking_linesearch(
     check_bool("verbose", verbose, where=where)
 
     def init_fn(params: Params) -> ScaleByBacktrackingLinesearchState:
+        num.check_init_params(params, where="scale_by_backtracking_linesearch")
         dtype = tm.real_dtype(params)
         return ScaleByBacktrackingLinesearchState(
             learning_rate=jnp.ones([], dtype),
             value=jnp.full([], jnp.inf, dtype),
-            grad=m.state_zeros(params) if store_grad else None,
+            grad=num.state_zeros(params) if store_grad else None,
             info=BacktrackingLinesearchInfo(jnp.zeros([], jnp.int32), jnp.full([], jnp.inf, dtype)),
         )
 
@@ -271,7 +272,7 @@ def scale_by_backtracking_linesearch(
 
         first_guess = jnp.minimum(grow * state.learning_rate.astype(dtype), eta_max)
         search = _BacktrackingSearch(
-            first_guess, value, m.state_zeros(w), jnp.full([], jnp.inf, dtype), jnp.zeros([], jnp.int32)
+            first_guess, value, num.state_zeros(w), jnp.full([], jnp.inf, dtype), jnp.zeros([], jnp.int32)
         )
         search = jax.lax.while_loop(cond_fn, body_fn, search)
         eta = jnp.where(jnp.isinf(search.decrease_error), jnp.zeros([], dtype), search.learning_rate)

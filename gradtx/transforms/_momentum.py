@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
 
 __all__ = ["EmaState", "ScaleByMomentumState", "ema", "scale_by_momentum"]
@@ -71,25 +71,25 @@ def scale_by_momentum(
     accumulator_dtype = _checks.check_dtype("accumulator_dtype", accumulator_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByMomentumState:
-        m.check_init_params(params, where=where)
-        return ScaleByMomentumState(trace=m.state_zeros(params, accumulator_dtype))
+        num.check_init_params(params, where=where)
+        return ScaleByMomentumState(trace=num.state_zeros(params, accumulator_dtype))
 
     def update_fn(
         updates: Updates, state: ScaleByMomentumState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByMomentumState]:
         del extra_args
-        m.check_updates(updates, where=where, state_tree=state.trace, state_name="state.trace", params=params)
+        num.check_updates(updates, where=where, state_tree=state.trace, state_name="state.trace", params=params)
 
         def leaf(g: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
-            dtype = m.compute_dtype(g.dtype)
-            mu = m.as_dtype(momentum, dtype)
+            dtype = num.compute_dtype(g.dtype)
+            mu = num.as_dtype(momentum, dtype)
             gc = g.astype(dtype)
             b_new = mu * b.astype(dtype) + gc
             u = gc + mu * b_new if nesterov else b_new
             return u.astype(g.dtype), b_new.astype(b.dtype)
 
         out = jax.tree.map(leaf, updates, state.trace)
-        new_updates, new_trace = m.unzip(updates, out, 2)
+        new_updates, new_trace = num.unzip(updates, out, 2)
         return new_updates, ScaleByMomentumState(trace=new_trace)
 
     return GradientTransformation(init_fn, update_fn)
@@ -132,31 +132,31 @@ def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> Gradi
     accumulator_dtype = _checks.check_dtype("accumulator_dtype", accumulator_dtype, where=where)
 
     def init_fn(params: Params) -> EmaState:
-        m.check_init_params(params, where=where)
-        return EmaState(count=zero_count(), ema=m.state_zeros(params, accumulator_dtype))
+        num.check_init_params(params, where=where)
+        return EmaState(count=zero_count(), ema=num.state_zeros(params, accumulator_dtype))
 
     def update_fn(
         updates: Updates, state: EmaState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmaState]:
         del extra_args
-        m.check_updates(updates, where=where, state_tree=state.ema, state_name="state.ema", params=params)
+        num.check_updates(updates, where=where, state_tree=state.ema, state_name="state.ema", params=params)
         count = safe_increment(state.count)
 
         def leaf(g: jax.Array, e: jax.Array) -> tuple[jax.Array, jax.Array]:
-            dtype = m.compute_dtype(g.dtype)
-            rdt = m.real_dtype(dtype)
-            beta = m.as_dtype(decay, dtype)
-            e_new = beta * e.astype(dtype) + (1 - beta) * g.astype(dtype)
+            dtype = num.compute_dtype(g.dtype)
+            rdt = num.real_dtype(dtype)
+            beta = num.as_dtype(decay, dtype)
+            e_new = beta * e.astype(dtype) + num.one_minus(decay, dtype) * g.astype(dtype)
             u = e_new
             if debias:
                 # With decay == 1 the correction is 0; 0/0 would poison the update, so keep e_t.
-                corr = m.bias_correction(decay, count, rdt)
+                corr = num.bias_correction(decay, count).astype(rdt)
                 corr = jnp.where(corr == 0, jnp.ones_like(corr), corr)
                 u = e_new / corr.astype(dtype)
             return u.astype(g.dtype), e_new.astype(e.dtype)
 
         out = jax.tree.map(leaf, updates, state.ema)
-        new_updates, new_ema = m.unzip(updates, out, 2)
+        new_updates, new_ema = num.unzip(updates, out, 2)
         return new_updates, EmaState(count=count, ema=new_ema)
 
     return GradientTransformation(init_fn, update_fn)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
 
 __all__ = ["AddNoiseState", "add_noise"]
@@ -72,7 +72,7 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None)
         raise TypeError(f"{where}: `key` must be a jax.random key or an int, got {type(key).__name__}.")
 
     def init_fn(params: Params) -> AddNoiseState:
-        del params
+        num.check_init_params(params, where="add_noise")
         # A copy, not the caller's key: donating the state then never frees the caller's array, and
         # under `jax.set_mesh` the copy is typed on that mesh as the updated key will be.
         return AddNoiseState(count=zero_count(), rng_key=jnp.array(key, copy=True))
@@ -81,17 +81,17 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None)
         updates: Updates, state: AddNoiseState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, AddNoiseState]:
         del extra_args
-        m.check_updates(updates, where=where, params=params)
+        num.check_updates(updates, where=where, params=params)
         count = safe_increment(state.count)
         leaves, treedef = jax.tree.flatten(updates)
         rng_key, sample_key = jax.random.split(state.rng_key)
         keys = jax.random.split(sample_key, max(len(leaves), 1))
 
         def leaf(g: jax.Array, k: jax.Array) -> jax.Array:
-            dtype = m.compute_dtype(g.dtype)
-            rdt = m.real_dtype(dtype)
+            dtype = num.compute_dtype(g.dtype)
+            rdt = num.real_dtype(dtype)
             t = count.astype(rdt)
-            std = jnp.sqrt(m.as_dtype(eta, rdt) / t ** m.as_dtype(gamma, rdt))
+            std = jnp.sqrt(num.as_dtype(eta, rdt) / t ** num.as_dtype(gamma, rdt))
             noise = jax.random.normal(k, g.shape, dtype)
             return (g.astype(dtype) + std.astype(dtype) * noise).astype(g.dtype)
 

@@ -8,12 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as c
-from gradtx._base import EmptyState, GradientTransformation, Params, Updates, init_empty_state
-
-
-def _l2(x: jax.Array) -> jax.Array:
-    return jnp.sqrt(jnp.sum(c.abs_sq(x)))
+from gradtx import _numerics as num
+from gradtx._base import EmptyState, GradientTransformation, Params, Updates
 
 
 def scale_by_param_block_norm(min_scale: Any = 1e-3) -> GradientTransformation:
@@ -53,18 +49,18 @@ def scale_by_param_block_norm(min_scale: Any = 1e-3) -> GradientTransformation:
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
         del extra_args
-        c.check_updates(updates, where=where, params=params, need_params=True)
+        num.check_updates(updates, where=where, params=params, need_params=True)
 
         def leaf(g: jax.Array, x: jax.Array) -> jax.Array:
-            dt = c.compute_dtype(c.wider(g.dtype, x.dtype))
-            norm = _l2(x.astype(dt))
-            floor = c.as_dtype(min_scale, norm.dtype)
+            dt = num.compute_dtype(num.wider(g.dtype, x.dtype))
+            norm = num.l2_norm(x.astype(dt))
+            floor = num.as_dtype(min_scale, norm.dtype)
             scale = jnp.where(norm <= floor, floor, norm)
             return (g.astype(dt) * scale.astype(dt)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates, params), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("scale_by_param_block_norm"), update_fn)
 
 
 def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> GradientTransformation:
@@ -100,24 +96,22 @@ def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> Gradie
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
         del extra_args
-        c.check_updates(updates, where=where, params=params)
+        num.check_updates(updates, where=where, params=params)
         leaves = jax.tree.leaves(updates)
         if not leaves:
             return updates, state
-        acc = c.wider(*[jnp.finfo(c.compute_dtype(x.dtype)).dtype for x in leaves])
-        total = sum(
-            (jnp.sum(c.abs_sq(x.astype(c.compute_dtype(x.dtype)))).astype(acc) for x in leaves), jnp.zeros([], acc)
-        )
-        divisor = (jnp.sqrt(total) + c.as_dtype(eps, acc)) / c.as_dtype(scale_factor, acc)
-        divisor = c.nan_unless_finite(divisor, total)  # g / inf = 0 would silently zero every update
+        total = num.tree_sum_of_squares(updates)
+        acc = total.dtype
+        divisor = (jnp.sqrt(total) + num.as_dtype(eps, acc)) / num.as_dtype(scale_factor, acc)
+        divisor = num.nan_unless_finite(divisor, total)  # g / inf = 0 would silently zero every update
 
         def leaf(g: jax.Array) -> jax.Array:
-            dt = c.compute_dtype(g.dtype)
+            dt = num.compute_dtype(g.dtype)
             return (g.astype(dt) / divisor.astype(dt)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("normalize_by_update_norm"), update_fn)
 
 
 def centralize() -> GradientTransformation:
@@ -151,7 +145,7 @@ def centralize() -> GradientTransformation:
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
         del extra_args
-        c.check_updates(updates, where=where, params=params)
+        num.check_updates(updates, where=where, params=params)
 
         def leaf(g: jax.Array) -> jax.Array:
             if g.ndim < 2:
@@ -160,4 +154,4 @@ def centralize() -> GradientTransformation:
 
         return jax.tree.map(leaf, updates), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("centralize"), update_fn)

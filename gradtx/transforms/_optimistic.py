@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as c
+from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates
 
 __all__ = ["ScaleByOptimisticGradientState", "scale_by_optimistic_gradient"]
@@ -59,13 +59,16 @@ def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0) -> GradientT
     _checks.check_non_negative("beta", beta, where=where)
 
     def init_fn(params: Params) -> ScaleByOptimisticGradientState:
-        return ScaleByOptimisticGradientState(is_initial_step=jnp.array(True), previous_gradient=c.state_zeros(params))
+        num.check_init_params(params, where="scale_by_optimistic_gradient")
+        return ScaleByOptimisticGradientState(
+            is_initial_step=jnp.array(True), previous_gradient=num.state_zeros(params)
+        )
 
     def update_fn(
         updates: Updates, state: ScaleByOptimisticGradientState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByOptimisticGradientState]:
         del extra_args
-        c.check_updates(
+        num.check_updates(
             updates,
             where=where,
             state_tree=state.previous_gradient,
@@ -74,10 +77,10 @@ def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0) -> GradientT
         )
 
         def leaf(g: jax.Array, prev: jax.Array) -> jax.Array:
-            dt = c.compute_dtype(g.dtype)
+            dt = num.compute_dtype(g.dtype)
             g_ = g.astype(dt)
             prev_ = jnp.where(state.is_initial_step, g_, prev.astype(dt))
-            return (c.as_dtype(alpha + beta, dt) * g_ - c.as_dtype(beta, dt) * prev_).astype(g.dtype)
+            return (num.as_dtype(alpha + beta, dt) * g_ - num.as_dtype(beta, dt) * prev_).astype(g.dtype)
 
         new_updates = jax.tree.map(leaf, updates, state.previous_gradient)
         previous = jax.tree.map(lambda g, p: g.astype(p.dtype), updates, state.previous_gradient)

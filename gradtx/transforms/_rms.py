@@ -8,8 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as c
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
 
 
@@ -49,7 +48,7 @@ class ScaleByAdagradState(NamedTuple):
 
 def _inv_root(x: jax.Array, eps: Any, eps_in_sqrt: bool) -> jax.Array:
     """``1/sqrt(x + eps)`` or ``1/(sqrt(x) + eps)`` for a real non-negative ``x``."""
-    e = m.as_dtype(eps, x.dtype)
+    e = num.as_dtype(eps, x.dtype)
     return jax.lax.rsqrt(x + e) if eps_in_sqrt else 1 / (jnp.sqrt(x) + e)
 
 
@@ -116,10 +115,10 @@ def scale_by_rms(
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> Any:
-        m.check_init_params(params, where=where)
-        nu = m.state_full(params, initial_scale, nu_dtype)
+        num.check_init_params(params, where=where)
+        nu = num.state_full(params, initial_scale, nu_dtype)
         if centered:
-            mu = m.state_zeros(params, mu_dtype)
+            mu = num.state_zeros(params, mu_dtype)
             if bias_correction:
                 return ScaleByRStdDevWithCountState(count=zero_count(), mu=mu, nu=nu)
             return ScaleByRStdDevState(mu=mu, nu=nu)
@@ -129,30 +128,30 @@ def scale_by_rms(
 
     def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args: Any) -> tuple[Updates, Any]:
         del extra_args
-        m.check_updates(updates, where=where, state_tree=state.nu, state_name="state.nu", params=params)
+        num.check_updates(updates, where=where, state_tree=state.nu, state_name="state.nu", params=params)
         count = safe_increment(state.count) if bias_correction else None
         mu_tree = state.mu if centered else state.nu  # a placeholder tree when not centered
 
         def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-            dtype = m.compute_dtype(g.dtype)
-            rdt = m.real_dtype(dtype)
+            dtype = num.compute_dtype(g.dtype)
+            rdt = num.real_dtype(dtype)
             gc = g.astype(dtype)
-            rho = m.as_dtype(decay, rdt)
-            nu_new = rho * m.real_part(nu.astype(dtype)) + (1 - rho) * m.abs_sq(gc)
-            corr = m.bias_correction(decay, count, rdt) if count is not None else None
+            rho = num.as_dtype(decay, rdt)
+            nu_new = rho * num.real_part(nu.astype(dtype)) + num.one_minus(decay, rdt) * num.abs_sq(gc)
+            corr = num.bias_correction(decay, count).astype(rdt) if count is not None else None
             nu_hat = nu_new / corr if corr is not None else nu_new
             mu_new = mu
             if centered:
-                mu_new = rho.astype(dtype) * mu.astype(dtype) + (1 - rho).astype(dtype) * gc
+                mu_new = rho.astype(dtype) * mu.astype(dtype) + num.one_minus(decay, dtype) * gc
                 mu_hat = mu_new / corr.astype(dtype) if corr is not None else mu_new
                 # Rounding can make the variance slightly negative; clamp it at zero.
-                nu_hat = jnp.maximum(nu_hat - m.abs_sq(mu_hat), jnp.zeros_like(nu_hat))
+                nu_hat = jnp.maximum(nu_hat - num.abs_sq(mu_hat), jnp.zeros_like(nu_hat))
                 mu_new = mu_new.astype(mu.dtype)
             u = gc * _inv_root(nu_hat, eps, eps_in_sqrt).astype(dtype)
             return u.astype(g.dtype), mu_new, nu_new.astype(nu.dtype)
 
         out = jax.tree.map(leaf, updates, mu_tree, state.nu)
-        new_updates, mu, nu = m.unzip(updates, out, 3)
+        new_updates, mu, nu = num.unzip(updates, out, 3)
         if centered:
             if count is not None:
                 return new_updates, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
@@ -208,28 +207,28 @@ def scale_by_adagrad(
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByAdagradState:
-        m.check_init_params(params, where=where)
-        return ScaleByAdagradState(sum_of_squares=m.state_full(params, initial_accumulator_value, nu_dtype))
+        num.check_init_params(params, where=where)
+        return ScaleByAdagradState(sum_of_squares=num.state_full(params, initial_accumulator_value, nu_dtype))
 
     def update_fn(
         updates: Updates, state: ScaleByAdagradState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByAdagradState]:
         del extra_args
-        m.check_updates(
+        num.check_updates(
             updates, where=where, state_tree=state.sum_of_squares, state_name="state.sum_of_squares", params=params
         )
 
         def leaf(g: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array]:
-            dtype = m.compute_dtype(g.dtype)
+            dtype = num.compute_dtype(g.dtype)
             gc = g.astype(dtype)
-            s_new = m.real_part(s.astype(dtype)) + m.abs_sq(gc)
+            s_new = num.real_part(s.astype(dtype)) + num.abs_sq(gc)
             positive = s_new > 0
             safe = jnp.where(positive, s_new, jnp.ones_like(s_new))
             scaling = jnp.where(positive, _inv_root(safe, eps, eps_in_sqrt), jnp.zeros_like(s_new))
             return (gc * scaling.astype(dtype)).astype(g.dtype), s_new.astype(s.dtype)
 
         out = jax.tree.map(leaf, updates, state.sum_of_squares)
-        new_updates, sums = m.unzip(updates, out, 2)
+        new_updates, sums = num.unzip(updates, out, 2)
         return new_updates, ScaleByAdagradState(sum_of_squares=sums)
 
     return GradientTransformation(init_fn, update_fn)
@@ -278,25 +277,26 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
     _checks.check_non_negative("eps", eps, where=where)
 
     def init_fn(params: Params) -> ScaleByAdaDeltaState:
-        return ScaleByAdaDeltaState(e_g=m.state_zeros(params), e_x=m.state_zeros(params))
+        num.check_init_params(params, where="scale_by_adadelta")
+        return ScaleByAdaDeltaState(e_g=num.state_zeros(params), e_x=num.state_zeros(params))
 
     def update_fn(
         updates: Updates, state: ScaleByAdaDeltaState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByAdaDeltaState]:
         del extra_args
-        c.check_updates(updates, where=where, state_tree=state.e_g, state_name="state.e_g", params=params)
+        num.check_updates(updates, where=where, state_tree=state.e_g, state_name="state.e_g", params=params)
 
         def leaf(g: jax.Array, e_g: jax.Array, e_x: jax.Array) -> tuple[jax.Array, ...]:
-            dt = c.compute_dtype(g.dtype)
-            r, e = c.as_dtype(rho, dt), c.as_dtype(eps, dt)
+            dt = num.compute_dtype(g.dtype)
+            r, e = num.as_dtype(rho, dt), num.as_dtype(eps, dt)
             g_ = g.astype(dt)
-            e_g_new = c.as_dtype(1 - rho, dt) * c.abs_sq(g_) + r * e_g.astype(dt)
+            e_g_new = num.as_dtype(1 - rho, dt) * num.abs_sq(g_) + r * e_g.astype(dt)
             u = jnp.sqrt(e_x.astype(dt) + e) / jnp.sqrt(e_g_new + e) * g_
-            e_x_new = c.as_dtype(1 - rho, dt) * c.abs_sq(u) + r * e_x.astype(dt)
+            e_x_new = num.as_dtype(1 - rho, dt) * num.abs_sq(u) + r * e_x.astype(dt)
             return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
 
         out = jax.tree.map(leaf, updates, state.e_g, state.e_x)
-        u, e_g, e_x = c.unzip(updates, out, 3)
+        u, e_g, e_x = num.unzip(updates, out, 3)
         return u, ScaleByAdaDeltaState(e_g=e_g, e_x=e_x)
 
     return GradientTransformation(init_fn, update_fn)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 
 from gradtx import _checks
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import (
     GradientTransformation,
     OptState,
@@ -16,7 +16,6 @@ from gradtx._base import (
     Schedule,
     Updates,
     identity,
-    init_empty_state,
     safe_increment,
     zero_count,
 )
@@ -31,8 +30,8 @@ class ScaleByScheduleState(NamedTuple):
 
 
 def _scale_leaf(g: jax.Array, factor: Any) -> jax.Array:
-    dtype = m.compute_dtype(g.dtype)
-    return (g.astype(dtype) * m.as_dtype(factor, dtype)).astype(g.dtype)
+    dtype = num.compute_dtype(g.dtype)
+    return (g.astype(dtype) * num.as_dtype(factor, dtype)).astype(g.dtype)
 
 
 def scale(step_size: Any) -> GradientTransformation:
@@ -64,10 +63,10 @@ def scale(step_size: Any) -> GradientTransformation:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
-        m.check_updates(updates, where="scale", params=params)
+        num.check_updates(updates, where="scale", params=params)
         return jax.tree.map(lambda g: _scale_leaf(g, step_size), updates), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("scale"), update_fn)
 
 
 def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
@@ -101,14 +100,14 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     _checks.check_callable("step_size_fn", step_size_fn, where="scale_by_schedule")
 
     def init_fn(params: Params) -> ScaleByScheduleState:
-        del params
+        num.check_init_params(params, where="scale_by_schedule")
         return ScaleByScheduleState(count=zero_count())
 
     def update_fn(
         updates: Updates, state: ScaleByScheduleState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByScheduleState]:
         del extra_args
-        m.check_updates(updates, where="scale_by_schedule", params=params)
+        num.check_updates(updates, where="scale_by_schedule", params=params)
         step_size = _checks.evaluate_scalar_or_schedule(
             step_size_fn, state.count, name="step_size_fn", where="scale_by_schedule"
         )

@@ -8,14 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as c
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import (
     GradientTransformation,
     OptState,
     Params,
     Updates,
-    init_empty_state,
     safe_increment,
     zero_count,
 )
@@ -57,10 +55,10 @@ def scale_by_sign() -> GradientTransformation:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
-        m.check_updates(updates, where="scale_by_sign", params=params, allow_complex=False)
+        num.check_updates(updates, where="scale_by_sign", params=params, allow_complex=False)
         return jax.tree.map(jnp.sign, updates), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("scale_by_sign", allow_complex=False), update_fn)
 
 
 def scale_by_lion(
@@ -116,33 +114,33 @@ def scale_by_lion(
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByLionState:
-        m.check_init_params(params, where=where, allow_complex=False)
-        return ScaleByLionState(count=zero_count(), mu=m.state_zeros(params, mu_dtype))
+        num.check_init_params(params, where=where, allow_complex=False)
+        return ScaleByLionState(count=zero_count(), mu=num.state_zeros(params, mu_dtype))
 
     def update_fn(
         updates: Updates, state: ScaleByLionState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByLionState]:
         del extra_args
-        m.check_updates(
+        num.check_updates(
             updates, where=where, state_tree=state.mu, state_name="state.mu", params=params, allow_complex=False
         )
 
         def leaf(g: jax.Array, mu: jax.Array) -> tuple[jax.Array, jax.Array]:
-            dtype = m.compute_dtype(g.dtype)
+            dtype = num.compute_dtype(g.dtype)
             gc, mc = g.astype(dtype), mu.astype(dtype)
-            beta1, beta2 = m.as_dtype(b1, dtype), m.as_dtype(b2, dtype)
+            beta1, beta2 = num.as_dtype(b1, dtype), num.as_dtype(b2, dtype)
             c = beta1 * mc + (1 - beta1) * gc
             if mode == "hard":
                 u = jnp.sign(c)
             elif mode == "smooth":
-                u = jnp.tanh(m.as_dtype(smooth_beta, dtype) * c)
+                u = jnp.tanh(num.as_dtype(smooth_beta, dtype) * c)
             else:
                 u = jnp.where(jnp.abs(c) < 1, c, jnp.sign(c))
             mu_new = beta2 * mc + (1 - beta2) * gc
             return u.astype(g.dtype), mu_new.astype(mu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu)
-        new_updates, mu = m.unzip(updates, out, 2)
+        new_updates, mu = num.unzip(updates, out, 2)
         return new_updates, ScaleByLionState(count=safe_increment(state.count), mu=mu)
 
     return GradientTransformation(init_fn, update_fn)
@@ -212,13 +210,14 @@ def scale_by_rprop(
     _checks.check_in_range("max_step_size", max_step_size, low if low is not None else 0.0, None, where=where)
 
     def init_fn(params: Params) -> ScaleByRpropState:
-        return ScaleByRpropState(step_sizes=m.state_full(params, learning_rate), prev_updates=m.state_zeros(params))
+        num.check_init_params(params, where="scale_by_rprop", allow_complex=False)
+        return ScaleByRpropState(step_sizes=num.state_full(params, learning_rate), prev_updates=num.state_zeros(params))
 
     def update_fn(
         updates: Updates, state: ScaleByRpropState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByRpropState]:
         del extra_args
-        c.check_updates(
+        num.check_updates(
             updates,
             where=where,
             state_tree=state.step_sizes,
@@ -228,13 +227,13 @@ def scale_by_rprop(
         )
 
         def leaf(g: jax.Array, size: jax.Array, prev: jax.Array) -> tuple[jax.Array, ...]:
-            dt = c.compute_dtype(g.dtype)
+            dt = num.compute_dtype(g.dtype)
             g_, size_, prev_ = g.astype(dt), size.astype(dt), prev.astype(dt)
             s = g_ * prev_
             grown = jnp.clip(
-                size_ * jnp.where(s > 0, c.as_dtype(eta_plus, dt), c.as_dtype(eta_minus, dt)),
-                c.as_dtype(min_step_size, dt),
-                c.as_dtype(max_step_size, dt),
+                size_ * jnp.where(s > 0, num.as_dtype(eta_plus, dt), num.as_dtype(eta_minus, dt)),
+                num.as_dtype(min_step_size, dt),
+                num.as_dtype(max_step_size, dt),
             )
             new_size = jnp.where(s == 0, size_, grown)
             zeros = jnp.zeros_like(g_)
@@ -242,7 +241,7 @@ def scale_by_rprop(
             return new_prev.astype(g.dtype), new_size.astype(size.dtype), new_prev.astype(prev.dtype)
 
         out = jax.tree.map(leaf, updates, state.step_sizes, state.prev_updates)
-        u, sizes, prevs = c.unzip(updates, out, 3)
+        u, sizes, prevs = num.unzip(updates, out, 3)
         return u, ScaleByRpropState(step_sizes=sizes, prev_updates=prevs)
 
     return GradientTransformation(init_fn, update_fn)

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as c
-from gradtx._base import EmptyState, GradientTransformation, Params, Updates, init_empty_state
+from gradtx import _numerics as num
+from gradtx._base import EmptyState, GradientTransformation, Params, Updates
 
 _POLYAK_VARIANTS = ("sps", "sps+")
 
@@ -61,27 +61,24 @@ def scale_by_polyak(
         value = extra_args["value"]
         if jnp.shape(value) != ():
             raise ValueError(f"{where}: `value` must be a scalar loss, got shape {jnp.shape(value)}.")
-        c.check_updates(updates, where=where, params=params)
-        leaves = jax.tree.leaves(updates)
-        acc = c.wider(*[c.compute_dtype(x.dtype) for x in leaves]) if leaves else jnp.dtype(jnp.float32)
-        sq_norm = sum((jnp.sum(c.abs_sq(x.astype(acc))) for x in leaves), jnp.zeros([], acc))
-        sq_norm = jnp.real(sq_norm)
+        num.check_updates(updates, where=where, params=params)
+        sq_norm = num.tree_sum_of_squares(updates)
         rdt = sq_norm.dtype
-        gap = jnp.asarray(value).astype(rdt) - c.as_dtype(f_min, rdt)
+        gap = jnp.asarray(value).astype(rdt) - num.as_dtype(f_min, rdt)
         if variant == "sps+":
             gap = jnp.maximum(gap, jnp.zeros_like(gap))
-        denom = sq_norm + c.as_dtype(eps, rdt)
+        denom = sq_norm + num.as_dtype(eps, rdt)
         tiny = float(jnp.finfo(jnp.float64).eps)
         step = jnp.where(
-            denom <= tiny, jnp.zeros_like(denom), jnp.minimum(gap / denom, c.as_dtype(max_learning_rate, rdt))
+            denom <= tiny, jnp.zeros_like(denom), jnp.minimum(gap / denom, num.as_dtype(max_learning_rate, rdt))
         )
         new_updates = jax.tree.map(
-            lambda g: (g.astype(c.compute_dtype(g.dtype)) * step.astype(c.compute_dtype(g.dtype))).astype(g.dtype),
+            lambda g: (g.astype(num.compute_dtype(g.dtype)) * step.astype(num.compute_dtype(g.dtype))).astype(g.dtype),
             updates,
         )
         return new_updates, state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("scale_by_polyak"), update_fn)
 
 
 class ScaleByDistanceOverGradientsState(NamedTuple):
@@ -91,10 +88,6 @@ class ScaleByDistanceOverGradientsState(NamedTuple):
     max_dist: Any
     grad_sum_of_squares: Any
     init_params: Any
-
-
-def _l2(x: jax.Array) -> jax.Array:
-    return jnp.sqrt(jnp.sum(c.abs_sq(x)))
 
 
 def scale_by_distance_over_gradients(
@@ -137,15 +130,17 @@ def scale_by_distance_over_gradients(
     param_dtype = _checks.check_dtype("param_dtype", param_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByDistanceOverGradientsState:
+        num.check_init_params(params, where="scale_by_distance_over_gradients")
+
         def first_dist(x: Any) -> jax.Array:
             x = jnp.asarray(x) if not isinstance(x, jax.ShapeDtypeStruct) else jnp.zeros(x.shape, x.dtype)
-            dt = c.compute_dtype(x.dtype)
-            return (c.as_dtype(reps_rel, dt) * (1 + _l2(x.astype(dt)))).astype(jnp.finfo(x.dtype).dtype)
+            dt = num.compute_dtype(x.dtype)
+            return (num.as_dtype(reps_rel, dt) * (1 + num.l2_norm(x.astype(dt)))).astype(jnp.finfo(x.dtype).dtype)
 
         return ScaleByDistanceOverGradientsState(
             max_dist=jax.tree.map(first_dist, params),
             # Shape (1,) per leaf, as optax stores it, so that its checkpoints restore here.
-            grad_sum_of_squares=jax.tree.map(lambda _: jnp.zeros([1], c.default_float()), params),
+            grad_sum_of_squares=jax.tree.map(lambda _: jnp.zeros([1], num.default_float()), params),
             # Copies placed like the params, not the params themselves (a cast to the same dtype
             # would return them): a state aliasing the params breaks donating both to a step.
             init_params=jax.tree.map(lambda p: jnp.array(p, dtype=param_dtype, copy=True), params),
@@ -155,27 +150,27 @@ def scale_by_distance_over_gradients(
         updates: Updates, state: ScaleByDistanceOverGradientsState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByDistanceOverGradientsState]:
         del extra_args
-        c.check_updates(updates, where=where, params=params, need_params=True)
-        c.check_updates(updates, where=where, state_tree=state.init_params, state_name="state.init_params")
+        num.check_updates(updates, where=where, params=params, need_params=True)
+        num.check_updates(updates, where=where, state_tree=state.init_params, state_name="state.init_params")
 
         def leaf(g: jax.Array, x: jax.Array, d: jax.Array, sos: jax.Array, x0: jax.Array) -> tuple[jax.Array, ...]:
-            xt = c.wider(x.dtype, x0.dtype)
-            dist = _l2(x.astype(xt) - x0.astype(xt))
+            xt = num.wider(x.dtype, x0.dtype)
+            dist = num.l2_norm(x.astype(xt) - x0.astype(xt))
             d_new = jnp.maximum(d.astype(dist.dtype), dist)
-            gt = c.compute_dtype(g.dtype)
-            st = c.wider(sos.dtype, jnp.finfo(gt).dtype)
-            sos_new = sos.astype(st) + jnp.sum(c.abs_sq(g.astype(gt))).astype(st)
-            wide = c.wider(st, d_new.dtype)
-            eta = c.as_dtype(global_scale, wide) * (
-                d_new.astype(wide) / jnp.sqrt(sos_new.astype(wide) + c.as_dtype(eps, wide))
+            gt = num.compute_dtype(g.dtype)
+            st = num.wider(sos.dtype, jnp.finfo(gt).dtype)
+            sos_new = sos.astype(st) + num.sum_of_squares(g).astype(st)
+            wide = num.wider(st, d_new.dtype)
+            eta = num.as_dtype(global_scale, wide) * (
+                d_new.astype(wide) / jnp.sqrt(sos_new.astype(wide) + num.as_dtype(eps, wide))
             )
             # An infinite gradient makes the sum of squares inf for good: NaN, not silent zeros.
-            eta = c.nan_unless_finite(eta, sos_new)
+            eta = num.nan_unless_finite(eta, sos_new)
             u = jnp.reshape(eta, ()).astype(gt) * g.astype(gt)
             return u.astype(g.dtype), d_new.astype(d.dtype), sos_new.astype(sos.dtype)
 
         out = jax.tree.map(leaf, updates, params, state.max_dist, state.grad_sum_of_squares, state.init_params)
-        u, max_dist, sos = c.unzip(updates, out, 3)
+        u, max_dist, sos = num.unzip(updates, out, 3)
         return u, ScaleByDistanceOverGradientsState(max_dist, sos, state.init_params)
 
     return GradientTransformation(init_fn, update_fn)

@@ -73,16 +73,6 @@ def real_vdot(x: Any, y: Any, dtype: Any) -> jax.Array:
     return jnp.real(vdot(x, y)).astype(dtype)
 
 
-def squared_norm(x: Any, dtype: Any) -> jax.Array:
-    """``sum |x_i|^2`` over all leaves, as a scalar of ``dtype``."""
-    total = jnp.zeros([], dtype)
-    for leaf in jax.tree.leaves(x):
-        leaf = jnp.asarray(leaf)
-        sq = jnp.square(jnp.real(leaf)) + jnp.square(jnp.imag(leaf))
-        total = total + jnp.sum(sq).astype(dtype)
-    return total
-
-
 def add_scale(x: Any, scalar: jax.Array, y: Any) -> Any:
     """``x + scalar * y`` leaf by leaf; each result keeps ``x``'s dtype."""
 

@@ -8,25 +8,18 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as c
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import (
     GradientTransformation,
     OptState,
     Params,
     ScalarOrSchedule,
     Updates,
-    init_empty_state,
     safe_increment,
     zero_count,
 )
 from gradtx._tree import leaf_dtype
 from gradtx.transforms._weight_decay import add_scaled_params
-
-
-def _norm(x: jax.Array) -> jax.Array:
-    dtype = m.real_dtype(m.compute_dtype(x.dtype))
-    return jnp.sqrt(jnp.sum(m.abs_sq(x.astype(m.compute_dtype(x.dtype))))).astype(dtype)
 
 
 def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps: Any = 0.0) -> GradientTransformation:
@@ -76,24 +69,24 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
-        m.check_updates(updates, where=where, params=params, need_params=True)
+        num.check_updates(updates, where=where, params=params, need_params=True)
 
         def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
-            dtype = m.compute_dtype(g.dtype)
-            p_norm, g_norm = _norm(p), _norm(g)
+            dtype = num.compute_dtype(g.dtype)
+            p_norm, g_norm = num.l2_norm(p), num.l2_norm(g)
             rdt = g_norm.dtype
-            floor = m.as_dtype(min_norm, rdt)
+            floor = num.as_dtype(min_norm, rdt)
             p_norm = jnp.maximum(p_norm.astype(rdt), floor)
             g_norm = jnp.maximum(g_norm, floor)
             zero = (p_norm == 0) | (g_norm == 0)
-            denom = jnp.where(zero, jnp.ones_like(g_norm), g_norm + m.as_dtype(eps, rdt))
-            ratio = jnp.where(zero, jnp.ones_like(g_norm), m.as_dtype(trust_coefficient, rdt) * p_norm / denom)
-            ratio = m.nan_unless_finite(ratio, g_norm)
+            denom = jnp.where(zero, jnp.ones_like(g_norm), g_norm + num.as_dtype(eps, rdt))
+            ratio = jnp.where(zero, jnp.ones_like(g_norm), num.as_dtype(trust_coefficient, rdt) * p_norm / denom)
+            ratio = num.nan_unless_finite(ratio, g_norm)
             return (g.astype(dtype) * ratio.astype(dtype)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates, params), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(num.empty_init("scale_by_trust_ratio"), update_fn)
 
 
 class ScaleByNovogradState(NamedTuple):
@@ -162,36 +155,37 @@ def scale_by_novograd(
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByNovogradState:
+        num.check_init_params(params, where="scale_by_novograd")
         nu = jax.tree.map(lambda p: jnp.zeros([], leaf_dtype(p)), params)
-        return ScaleByNovogradState(count=zero_count(), mu=m.state_zeros(params, mu_dtype), nu=nu)
+        return ScaleByNovogradState(count=zero_count(), mu=num.state_zeros(params, mu_dtype), nu=nu)
 
     def update_fn(
         updates: Updates, state: ScaleByNovogradState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByNovogradState]:
         del extra_args
-        c.check_updates(
+        num.check_updates(
             updates, where=where, state_tree=state.mu, state_name="state.mu", params=params, need_params=True
         )
         count = safe_increment(state.count)
         first = count == 1
 
         def leaf(g: jax.Array, p: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, ...]:
-            dt = c.compute_dtype(c.wider(g.dtype, m.dtype))
-            vt = c.compute_dtype(v.dtype)
+            dt = num.compute_dtype(num.wider(g.dtype, m.dtype))
+            vt = num.compute_dtype(v.dtype)
             g_ = g.astype(dt)
-            sq_norm = (jnp.linalg.norm(g_) ** 2).astype(vt)
-            beta2 = c.as_dtype(b2, vt)
-            v_new = jnp.where(first, sq_norm, c.as_dtype(1 - b2, vt) * sq_norm + beta2 * v.astype(vt))
-            denom = (jnp.sqrt(v_new + c.as_dtype(eps_root, vt)) + c.as_dtype(eps, vt)).astype(dt)
+            sq_norm = num.sum_of_squares(g_).astype(vt)
+            beta2 = num.as_dtype(b2, vt)
+            v_new = jnp.where(first, sq_norm, num.as_dtype(1 - b2, vt) * sq_norm + beta2 * v.astype(vt))
+            denom = (jnp.sqrt(v_new + num.as_dtype(eps_root, vt)) + num.as_dtype(eps, vt)).astype(dt)
             # A per-leaf nu of inf (from an infinite gradient) would zero the leaf's g / denom.
-            denom = c.nan_unless_finite(denom, v_new)
-            d = g_ / denom + c.as_dtype(weight_decay, dt) * p.astype(dt)
-            m_new = jnp.where(first, d, c.as_dtype(b1, dt) * m.astype(dt) + d)
+            denom = num.nan_unless_finite(denom, v_new)
+            d = g_ / denom + num.as_dtype(weight_decay, dt) * p.astype(dt)
+            m_new = jnp.where(first, d, num.as_dtype(b1, dt) * m.astype(dt) + d)
             m_stored = m_new.astype(m.dtype)
             return m_stored.astype(g.dtype), m_stored, v_new.astype(v.dtype)
 
         out = jax.tree.map(leaf, updates, params, state.mu, state.nu)
-        u, mu, nu = c.unzip(updates, out, 3)
+        u, mu, nu = num.unzip(updates, out, 3)
         return u, ScaleByNovogradState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(init_fn, update_fn)

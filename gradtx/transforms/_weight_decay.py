@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 
 from gradtx import _checks
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import (
     EmptyState,
     GradientTransformation,
@@ -80,12 +80,12 @@ def add_scaled_params(coefficient: ScalarOrSchedule, *, name: str, where: str) -
     scheduled = callable(coefficient)
 
     def init_fn(params: Params) -> EmptyState | WeightDecaySchedule:
-        del params
+        num.check_init_params(params, where=where)
         return WeightDecaySchedule(count=zero_count()) if scheduled else EmptyState()
 
     def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args: Any) -> tuple[Updates, Any]:
         del extra_args
-        m.check_updates(updates, where=where, params=params, need_params=True)
+        num.check_updates(updates, where=where, params=params, need_params=True)
         if scheduled:
             value = _checks.evaluate_scalar_or_schedule(coefficient, state.count, name=name, where=where)
             new_state = WeightDecaySchedule(count=safe_increment(state.count))
@@ -93,8 +93,8 @@ def add_scaled_params(coefficient: ScalarOrSchedule, *, name: str, where: str) -
             value, new_state = coefficient, state
 
         def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
-            dtype = m.compute_dtype(g.dtype)
-            return (g.astype(dtype) + m.as_dtype(value, dtype) * p.astype(dtype)).astype(g.dtype)
+            dtype = num.compute_dtype(g.dtype)
+            return (g.astype(dtype) + num.as_dtype(value, dtype) * p.astype(dtype)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates, params), new_state
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx import _numerics as m
+from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates
 from gradtx.transforms import _tree_math as tm
 from gradtx.transforms._linesearch import as_finite_error, check_bool, check_steps, linesearch_inputs
@@ -47,30 +49,54 @@ class ScaleByZoomLinesearchState(NamedTuple):
     info: ZoomLinesearchInfo
 
 
+class _Point(NamedTuple):
+    """A point on the search line: the step size, the objective there and its slope along the line."""
+
+    step: jax.Array
+    value: jax.Array
+    slope: jax.Array
+
+
 class _Search(NamedTuple):
     """The loop state: the last trial point, the bracketing interval and the best safe point."""
 
     count: jax.Array
-    stepsize: jax.Array
-    value: jax.Array
+    last: _Point
     grad: Updates
-    slope: jax.Array
     decrease_error: jax.Array
     curvature_error: jax.Array
     interval_found: jax.Array
     done: jax.Array
     failed: jax.Array
-    low: jax.Array
-    value_low: jax.Array
-    slope_low: jax.Array
-    high: jax.Array
-    value_high: jax.Array
-    slope_high: jax.Array
-    cubic_ref: jax.Array
-    value_cubic_ref: jax.Array
-    safe_stepsize: jax.Array
-    safe_value: jax.Array
+    low: _Point
+    high: _Point
+    cubic_ref: _Point
+    safe: _Point
     safe_grad: Updates
+
+
+class _Line(NamedTuple):
+    """What one search holds fixed: the line ``w + eta u``, ``phi(0)``, ``phi'(0)`` and the settings.
+
+    Not a loop carry: the loop functions close over it (``functools.partial``).
+    """
+
+    value_and_grad: Callable[[Params], tuple[jax.Array, Updates]]
+    params: Params
+    direction: Updates
+    dtype: Any
+    value0: jax.Array
+    slope0: jax.Array
+    guess: jax.Array
+    c1: jax.Array
+    c2: jax.Array
+    tol: jax.Array
+    grow: jax.Array
+    precision: jax.Array
+    budget: jax.Array
+    max_learning_rate: jax.Array | None
+    approx_dec_rtol: jax.Array | None
+    verbose: bool
 
 
 def _cubic_minimizer(a: Any, fa: Any, fpa: Any, b: Any, fb: Any, c: Any, fc: Any) -> jax.Array:
@@ -92,6 +118,158 @@ def _quadratic_minimizer(a: Any, fa: Any, fpa: Any, b: Any, fb: Any) -> jax.Arra
     db = b - a
     curv = (fb - fa - fpa * db) / (db * db)
     return a - fpa / (2.0 * curv)
+
+
+def _evaluate(line: _Line, eta: jax.Array) -> tuple[_Point, Updates, jax.Array, jax.Array]:
+    """``phi`` at ``eta``: the point, the gradient there, and its decrease and curvature errors."""
+    v, g = line.value_and_grad(tm.add_scale(line.params, eta, line.direction))
+    g = tm.cast_like(g, line.params)
+    slope = jnp.real(tm.vdot(tm.cast_like(jax.tree.map(jnp.conj, g), line.params), line.direction))
+    point = _Point(eta, jnp.real(v).astype(line.dtype), slope.astype(line.dtype))
+    return point, g, _decrease_error(line, point), _curvature_error(line, point)
+
+
+def _decrease_error(line: _Line, p: _Point) -> jax.Array:
+    """How far ``p`` misses sufficient decrease (Armijo, or Hager-Zhang's approximate form); 0 = met."""
+    armijo = p.value - line.value0 - line.c1 * p.step * line.slope0
+    if line.approx_dec_rtol is not None:
+        # Hager-Zhang: trust the slope rather than values that differ below machine precision,
+        # but only while the value stays within approx_dec_rtol * |phi(0)| of the start.
+        approx = jnp.maximum(
+            p.slope - (2.0 * line.c1 - 1.0) * line.slope0,
+            p.value - line.value0 - line.approx_dec_rtol * jnp.abs(line.value0),
+        )
+        armijo = jnp.minimum(approx, armijo)
+    return as_finite_error(armijo)
+
+
+def _curvature_error(line: _Line, p: _Point) -> jax.Array:
+    """How far ``p`` misses the strong curvature condition; 0 = met."""
+    return as_finite_error(jnp.abs(p.slope) - line.c2 * jnp.abs(line.slope0))
+
+
+def _start(line: _Line, grad: Updates) -> _Search:
+    """The search before its first evaluation: every point at ``eta = 0``."""
+    zero, inf, false = jnp.zeros([], line.dtype), jnp.full([], jnp.inf, line.dtype), jnp.asarray(False)
+    origin = _Point(zero, line.value0, line.slope0)
+    return _Search(
+        count=jnp.zeros([], jnp.int32),
+        last=origin,
+        grad=grad,
+        decrease_error=inf,
+        curvature_error=inf,
+        interval_found=false,
+        done=false,
+        failed=false,
+        low=origin,
+        high=origin,
+        cubic_ref=origin,
+        safe=origin,
+        safe_grad=grad,
+    )
+
+
+def _search_interval(line: _Line, s: _Search) -> _Search:
+    """Phase 1 (Algorithm 3.5): grow the step until an interval holding an acceptable one is bracketed."""
+    eta = jnp.where(s.count == 0, line.guess, line.grow * s.last.step)
+    if line.max_learning_rate is not None:
+        capped = eta >= line.max_learning_rate
+        eta = jnp.minimum(eta, line.max_learning_rate)
+    else:
+        capped = jnp.asarray(False)
+    new, g, dec, curv = _evaluate(line, eta)
+    error = jnp.maximum(dec, curv)
+    safe, safe_grad = tm.where(dec <= line.tol, (new, g), (s.safe, s.safe_grad))
+    # Bracketed when the new point is too high (then [prev, new]) or the slope turned
+    # non-negative (then [new, prev]).
+    high_is_new = (dec > 0.0) | ((new.value >= s.last.value) & (s.count > 0))
+    low_is_new = (new.slope >= 0.0) & ~high_is_new
+    low, high = tm.where(low_is_new, (new, s.last), (s.last, new))
+    found = high_is_new | low_is_new | (error <= line.tol)
+    done = (error <= line.tol) | (capped & ~found)
+    return s._replace(
+        count=s.count + 1,
+        last=new,
+        grad=g,
+        decrease_error=dec,
+        curvature_error=curv,
+        interval_found=found,
+        done=done,
+        failed=(s.count + 1 >= line.budget) & ~done,
+        low=low,
+        high=high,
+        cubic_ref=low,
+        safe=safe,
+        safe_grad=safe_grad,
+    )
+
+
+def _zoom(line: _Line, s: _Search) -> _Search:
+    """Phase 2 (Algorithm 3.6): shrink the bracket by a cubic, quadratic or bisection step."""
+    low, high, ref = s.low, s.high, s.cubic_ref
+    width = jnp.abs(high.step - low.step)
+    left, right = jnp.minimum(high.step, low.step), jnp.maximum(high.step, low.step)
+    cubic = _cubic_minimizer(low.step, low.value, low.slope, high.step, high.value, ref.step, ref.value)
+    use_cubic = (cubic > left + 0.2 * width) & (cubic < right - 0.2 * width)
+    quad = _quadratic_minimizer(low.step, low.value, low.slope, high.step, high.value)
+    use_quad = ~use_cubic & (quad > left + 0.1 * width) & (quad < right - 0.1 * width)
+    eta = jnp.where(use_cubic, cubic, jnp.where(use_quad, quad, (low.step + high.step) / 2.0))
+    new, g, dec, curv = _evaluate(line, eta)
+    error = jnp.maximum(dec, curv)
+    better_safe = (dec <= line.tol) & (new.value < s.safe.value)
+    safe, safe_grad = tm.where(better_safe, (new, g), (s.safe, s.safe_grad))
+    done = error <= line.tol
+    high_to_middle = (dec > 0.0) | (new.value >= low.value)
+    high_to_low = (new.slope * (high.step - low.step) >= 0.0) & ~high_to_middle
+    new_high = tm.where(high_to_low, low, tm.where(high_to_middle, new, high))
+    new_low = tm.where(~high_to_middle, new, low)
+    give_up = (s.count + 1 >= line.budget) | ((width <= line.precision) & (safe.step > 0.0))
+    return s._replace(
+        count=s.count + 1,
+        last=new,
+        grad=g,
+        decrease_error=dec,
+        curvature_error=curv,
+        done=done,
+        failed=give_up & ~done,
+        low=new_low,
+        high=new_high,
+        cubic_ref=tm.where(high_to_middle | high_to_low, high, low),
+        safe=safe,
+        safe_grad=safe_grad,
+    )
+
+
+def _fall_back_to_safe(line: _Line, s: _Search) -> _Search:
+    """Out of budget: take the best step with sufficient decrease, if any was seen (or stay put
+    when the last point left the objective's domain)."""
+    use_safe = (s.safe.step > 0.0) | jnp.isinf(s.decrease_error)
+    step, value, grad = tm.where(
+        use_safe, (s.safe.step, s.safe.value, s.safe_grad), (s.last.step, s.last.value, s.grad)
+    )
+    if line.verbose:
+        jax.debug.print(
+            "scale_by_zoom_linesearch: no step met both conditions (value {v0}, slope {s0}, "
+            "last step {e}, decrease error {d}, curvature error {c}); using step {r}.",
+            v0=line.value0,
+            s0=line.slope0,
+            e=s.last.step,
+            d=s.decrease_error,
+            c=s.curvature_error,
+            r=step,
+        )
+    return s._replace(last=s.last._replace(step=step, value=value), grad=grad)
+
+
+def _step(line: _Line, s: _Search) -> _Search:
+    """One evaluation: a phase-1 or phase-2 step, then the fall-back when the search failed."""
+    s = jax.lax.cond(s.interval_found, functools.partial(_zoom, line), functools.partial(_search_interval, line), s)
+    return jax.lax.cond(s.failed, functools.partial(_fall_back_to_safe, line), lambda x: x, s)
+
+
+def _search(line: _Line, grad: Updates) -> _Search:
+    """Runs the search from ``eta = 0`` until a step meets both conditions or the search fails."""
+    return jax.lax.while_loop(lambda s: ~(s.done | s.failed), functools.partial(_step, line), _start(line, grad))
 
 
 def scale_by_zoom_linesearch(
@@ -182,12 +360,13 @@ def scale_by_zoom_linesearch(
     check_bool("verbose", verbose, where=where)
 
     def init_fn(params: Params) -> ScaleByZoomLinesearchState:
+        num.check_init_params(params, where="scale_by_zoom_linesearch")
         dtype = tm.real_dtype(params)
         inf = jnp.full([], jnp.inf, dtype)
         return ScaleByZoomLinesearchState(
             learning_rate=jnp.ones([], dtype),
             value=inf,
-            grad=m.state_zeros(params),
+            grad=num.state_zeros(params),
             info=ZoomLinesearchInfo(jnp.zeros([], jnp.int32), inf, inf),
         )
 
@@ -195,194 +374,34 @@ def scale_by_zoom_linesearch(
         updates: Updates, state: ScaleByZoomLinesearchState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByZoomLinesearchState]:
         inputs = linesearch_inputs(updates, params, extra_args, where=where)
-        dtype, w, value0 = inputs.dtype, inputs.params, inputs.value
+        dtype, w = inputs.dtype, inputs.params
         direction = tm.cast_like(updates, w)
-        value_and_grad = jax.value_and_grad(lambda p: inputs.value_fn(p, **inputs.fn_kwargs))
         hp = lambda x: jnp.asarray(x, dtype)
-        c1, c2, eps_tol, grow = hp(slope_rtol), hp(curv_rtol), hp(tol), hp(increase_factor)
-        precision = hp(stepsize_precision)
-        budget = jnp.asarray(max_linesearch_steps, jnp.int32)
-
-        def on_line(eta: jax.Array) -> tuple[jax.Array, Updates, jax.Array]:
-            v, g = value_and_grad(tm.add_scale(w, eta, direction))
-            g = tm.cast_like(g, w)
-            slope = jnp.real(tm.vdot(tm.cast_like(jax.tree.map(jnp.conj, g), w), direction)).astype(dtype)
-            return jnp.real(v).astype(dtype), g, slope
-
-        slope0 = tm.real_vdot(direction, inputs.grad, dtype)
-
-        def decrease_error(eta: jax.Array, v: jax.Array, slope: jax.Array) -> jax.Array:
-            armijo = v - value0 - c1 * eta * slope0
-            if approx_dec_rtol is not None:
-                # Hager-Zhang: trust the slope rather than values that differ below machine precision,
-                # but only while the value stays within approx_dec_rtol * |phi(0)| of the start.
-                approx = jnp.maximum(
-                    slope - (2.0 * c1 - 1.0) * slope0, v - value0 - hp(approx_dec_rtol) * jnp.abs(value0)
-                )
-                armijo = jnp.minimum(approx, armijo)
-            return as_finite_error(armijo)
-
-        def curvature_error(slope: jax.Array) -> jax.Array:
-            return as_finite_error(jnp.abs(slope) - c2 * jnp.abs(slope0))
-
-        def search_interval(s: _Search) -> _Search:
-            eta = jnp.where(s.count == 0, guess, grow * s.stepsize)
-            if max_learning_rate is not None:
-                capped = eta >= hp(max_learning_rate)
-                eta = jnp.minimum(eta, hp(max_learning_rate))
-            else:
-                capped = jnp.asarray(False)
-            v, g, slope = on_line(eta)
-            dec, curv = decrease_error(eta, v, slope), curvature_error(slope)
-            error = jnp.maximum(dec, curv)
-            safe = dec <= eps_tol
-            safe_stepsize, safe_value, safe_grad = tm.where(
-                safe, (eta, v, g), (s.safe_stepsize, s.safe_value, s.safe_grad)
-            )
-            # Bracketed when the new point is too high (then [prev, new]) or the slope turned
-            # non-negative (then [new, prev]).
-            high_is_new = (dec > 0.0) | ((v >= s.value) & (s.count > 0))
-            low_is_new = (slope >= 0.0) & ~high_is_new
-            low, value_low, slope_low, high, value_high, slope_high = tm.where(
-                low_is_new, (eta, v, slope, s.stepsize, s.value, s.slope), (s.stepsize, s.value, s.slope, eta, v, slope)
-            )
-            found = high_is_new | low_is_new | (error <= eps_tol)
-            done = (error <= eps_tol) | (capped & ~found)
-            return _Search(
-                count=s.count + 1,
-                stepsize=eta,
-                value=v,
-                grad=g,
-                slope=slope,
-                decrease_error=dec,
-                curvature_error=curv,
-                interval_found=found,
-                done=done,
-                failed=(s.count + 1 >= budget) & ~done,
-                low=low,
-                value_low=value_low,
-                slope_low=slope_low,
-                high=high,
-                value_high=value_high,
-                slope_high=slope_high,
-                cubic_ref=low,
-                value_cubic_ref=value_low,
-                safe_stepsize=safe_stepsize,
-                safe_value=safe_value,
-                safe_grad=safe_grad,
-            )
-
-        def zoom(s: _Search) -> _Search:
-            width = jnp.abs(s.high - s.low)
-            left, right = jnp.minimum(s.high, s.low), jnp.maximum(s.high, s.low)
-            cubic = _cubic_minimizer(
-                s.low, s.value_low, s.slope_low, s.high, s.value_high, s.cubic_ref, s.value_cubic_ref
-            )
-            use_cubic = (cubic > left + 0.2 * width) & (cubic < right - 0.2 * width)
-            quad = _quadratic_minimizer(s.low, s.value_low, s.slope_low, s.high, s.value_high)
-            use_quad = ~use_cubic & (quad > left + 0.1 * width) & (quad < right - 0.1 * width)
-            eta = jnp.where(use_cubic, cubic, jnp.where(use_quad, quad, (s.low + s.high) / 2.0))
-            v, g, slope = on_line(eta)
-            dec, curv = decrease_error(eta, v, slope), curvature_error(slope)
-            error = jnp.maximum(dec, curv)
-            better_safe = (dec <= eps_tol) & (v < s.safe_value)
-            safe_stepsize, safe_value, safe_grad = tm.where(
-                better_safe, (eta, v, g), (s.safe_stepsize, s.safe_value, s.safe_grad)
-            )
-            done = error <= eps_tol
-            high_to_middle = (dec > 0.0) | (v >= s.value_low)
-            high_to_low = (slope * (s.high - s.low) >= 0.0) & ~high_to_middle
-            high, value_high, slope_high = tm.where(
-                high_to_middle, (eta, v, slope), (s.high, s.value_high, s.slope_high)
-            )
-            high, value_high, slope_high = tm.where(
-                high_to_low, (s.low, s.value_low, s.slope_low), (high, value_high, slope_high)
-            )
-            low, value_low, slope_low = tm.where(~high_to_middle, (eta, v, slope), (s.low, s.value_low, s.slope_low))
-            cubic_ref, value_cubic_ref = tm.where(
-                high_to_middle | high_to_low, (s.high, s.value_high), (s.low, s.value_low)
-            )
-            give_up = (s.count + 1 >= budget) | ((width <= precision) & (safe_stepsize > 0.0))
-            return _Search(
-                count=s.count + 1,
-                stepsize=eta,
-                value=v,
-                grad=g,
-                slope=slope,
-                decrease_error=dec,
-                curvature_error=curv,
-                interval_found=s.interval_found,
-                done=done,
-                failed=give_up & ~done,
-                low=low,
-                value_low=value_low,
-                slope_low=slope_low,
-                high=high,
-                value_high=value_high,
-                slope_high=slope_high,
-                cubic_ref=cubic_ref,
-                value_cubic_ref=value_cubic_ref,
-                safe_stepsize=safe_stepsize,
-                safe_value=safe_value,
-                safe_grad=safe_grad,
-            )
-
-        def fall_back_to_safe(s: _Search) -> _Search:
-            # Out of budget: take the best step with sufficient decrease, if any was seen (or stay put
-            # when the last point left the objective's domain).
-            use_safe = (s.safe_stepsize > 0.0) | jnp.isinf(s.decrease_error)
-            stepsize, v, g = tm.where(
-                use_safe, (s.safe_stepsize, s.safe_value, s.safe_grad), (s.stepsize, s.value, s.grad)
-            )
-            if verbose:
-                jax.debug.print(
-                    "scale_by_zoom_linesearch: no step met both conditions (value {v0}, slope {s0}, "
-                    "last step {e}, decrease error {d}, curvature error {c}); using step {r}.",
-                    v0=value0,
-                    s0=slope0,
-                    e=s.stepsize,
-                    d=s.decrease_error,
-                    c=s.curvature_error,
-                    r=stepsize,
-                )
-            return s._replace(stepsize=stepsize, value=v, grad=g)
-
-        def step(s: _Search) -> _Search:
-            s = jax.lax.cond(s.interval_found, zoom, search_interval, s)
-            return jax.lax.cond(s.failed, fall_back_to_safe, lambda x: x, s)
-
-        guess = jnp.ones([], dtype) if initial_guess_strategy == "one" else state.learning_rate.astype(dtype)
-        zero, inf, false = jnp.zeros([], dtype), jnp.full([], jnp.inf, dtype), jnp.asarray(False)
-        start = _Search(
-            count=jnp.zeros([], jnp.int32),
-            stepsize=zero,
-            value=value0,
-            grad=inputs.grad,
-            slope=slope0,
-            decrease_error=inf,
-            curvature_error=inf,
-            interval_found=false,
-            done=false,
-            failed=false,
-            low=zero,
-            value_low=value0,
-            slope_low=slope0,
-            high=zero,
-            value_high=value0,
-            slope_high=slope0,
-            cubic_ref=zero,
-            value_cubic_ref=value0,
-            safe_stepsize=zero,
-            safe_value=value0,
-            safe_grad=inputs.grad,
+        line = _Line(
+            value_and_grad=jax.value_and_grad(lambda p: inputs.value_fn(p, **inputs.fn_kwargs)),
+            params=w,
+            direction=direction,
+            dtype=dtype,
+            value0=inputs.value,
+            slope0=tm.real_vdot(direction, inputs.grad, dtype),
+            guess=jnp.ones([], dtype) if initial_guess_strategy == "one" else state.learning_rate.astype(dtype),
+            c1=hp(slope_rtol),
+            c2=hp(curv_rtol),
+            tol=hp(tol),
+            grow=hp(increase_factor),
+            precision=hp(stepsize_precision),
+            budget=jnp.asarray(max_linesearch_steps, jnp.int32),
+            max_learning_rate=None if max_learning_rate is None else hp(max_learning_rate),
+            approx_dec_rtol=None if approx_dec_rtol is None else hp(approx_dec_rtol),
+            verbose=verbose,
         )
-        final = jax.lax.while_loop(lambda s: ~(s.done | s.failed), step, start)
+        final = _search(line, inputs.grad)
         new_state = ScaleByZoomLinesearchState(
-            learning_rate=final.stepsize,
-            value=final.value,
+            learning_rate=final.last.step,
+            value=final.last.value,
             grad=final.grad,
             info=ZoomLinesearchInfo(final.count, final.decrease_error, final.curvature_error),
         )
-        return tm.scale(final.stepsize, updates), new_state
+        return tm.scale(final.last.step, updates), new_state
 
     return GradientTransformation(init_fn, update_fn)

@@ -105,13 +105,8 @@ def skip_large_updates(
     del gradient_step, params
     # A NaN threshold would skip every micro-step, silently.
     _checks.check_scalar("max_squared_norm", max_squared_norm, where="skip_large_updates")
-    leaves = [jnp.asarray(x) for x in jax.tree.leaves(updates)]
-    acc_dtype = _tree.standard_promote(jnp.float32, *[x.dtype for x in leaves])
-    norm_sq = jnp.zeros([], acc_dtype)
-    for x in leaves:
-        x = x.astype(acc_dtype)
-        norm_sq = norm_sq + jnp.sum(x * x)
-    should_skip = jnp.logical_not(norm_sq < jnp.asarray(max_squared_norm).astype(acc_dtype))
+    norm_sq = m.tree_sum_of_squares(updates)
+    should_skip = jnp.logical_not(norm_sq < jnp.asarray(max_squared_norm).astype(norm_sq.dtype))
     return should_skip, {"should_skip": should_skip, "norm_squared": norm_sq}
 
 
