@@ -215,3 +215,18 @@ def test_transform_jit_abstract_init_and_dtypes(make: Any) -> None:
             np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=1e-5, atol=1e-6)
         assert jax.tree.map(lambda u: u.dtype, u_jit) == jax.tree.map(lambda p: p.dtype, params)
         assert shapes(s_jit) == shapes(state)
+
+
+@pytest.mark.parametrize("threshold", [3.0, 3.999, -1.0, 0.0])
+def test_radam_threshold_below_four_raises(threshold: float) -> None:
+    """RAdam's variance is tractable only for rho_t > 4, so a threshold below 4 must be refused."""
+    with pytest.raises(ValueError, match="`threshold`"):
+        gradtx.radam(0.1, threshold=threshold)
+    with pytest.raises(ValueError, match="`threshold`"):
+        gradtx.scale_by_radam(threshold=threshold)
+
+
+def test_radam_threshold_four_and_above_accepted() -> None:
+    for threshold in (4.0, 5.0, 100.0):
+        gradtx.radam(0.1, threshold=threshold)
+        gradtx.scale_by_radam(threshold=threshold)

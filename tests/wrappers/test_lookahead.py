@@ -71,3 +71,28 @@ def test_state_and_errors():
         gradtx.lookahead(gradtx.sgd(0.1), 0, 0.5)
     with pytest.raises(ValueError, match="slow_step_size"):
         gradtx.lookahead(gradtx.sgd(0.1), 2, 1.5)
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.8, 0.0, 1.0])
+def test_lookahead_interpolates_towards_the_fast_weights(alpha):
+    """With alpha != 0.5 the direction of the interpolation is visible: the slow weights move by
+    ``alpha * (fast - slow)``, not ``(1 - alpha) * (fast - slow)``; float64 reference, two syncs."""
+    a = np.array([1.0, 3.0, 0.5])
+    grad_fn = lambda x: a * x + np.sin(x)
+    theta0 = np.array([1.0, -2.0, 0.7])
+    steps, k, lr = 7, 3, 0.1
+    ref = lookahead_reference(theta0, grad_fn, steps, lr, k, alpha)
+    tx = gradtx.lookahead(gradtx.sgd(lr), sync_period=k, slow_step_size=alpha)
+    params = gradtx.LookaheadParams.init_synced(jnp.asarray(theta0, jnp.float64))
+    state = tx.init(params)
+    for t in range(steps):
+        g = jnp.asarray(a) * params.fast + jnp.sin(params.fast)
+        updates, state = tx.update(g, state, params)
+        params = gradtx.apply_updates(params, updates)
+        np.testing.assert_allclose(np.asarray(params.fast), ref[t][0], rtol=1e-12, atol=1e-14, err_msg=f"fast {t}")
+        np.testing.assert_allclose(np.asarray(params.slow), ref[t][1], rtol=1e-12, atol=1e-14, err_msg=f"slow {t}")
+    # After the first sync (step 3) the slow weights sit alpha of the way from theta0 to the fast ones.
+    fast_before_sync = theta0.copy()
+    for _ in range(k):
+        fast_before_sync = fast_before_sync - lr * grad_fn(fast_before_sync)
+    np.testing.assert_allclose(ref[k - 1][1], theta0 + alpha * (fast_before_sync - theta0), rtol=1e-12)
