@@ -7,7 +7,3 @@ names gradtx does not have yet.
 
 from gradtx.tuning._plateau import ReduceLROnPlateauState as ReduceLROnPlateauState
 from gradtx.tuning._plateau import reduce_on_plateau as reduce_on_plateau
-from gradtx.contrib._muon import MuonDimensionNumbers as MuonDimensionNumbers
-from gradtx.contrib._muon import MuonState as MuonState
-from gradtx.contrib._muon import muon as muon
-from gradtx.contrib._muon import scale_by_muon as scale_by_muon
