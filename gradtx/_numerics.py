@@ -312,6 +312,30 @@ def state_zeros(params: Any, dtype: Any = None) -> Any:
     return jax.tree.map(lambda p: state_leaf(p, 0, dtype), params)
 
 
+def squares_dtype(param: Any, dtype: Any = None) -> Any:
+    """The dtype of a state leaf that accumulates squared gradients (Adam's ``nu``, Adagrad's sums).
+
+    ``dtype`` when given (the user's ``nu_dtype``); else the param's, raised to float32 for float16
+    params: float16's smallest normal is 6e-5, so squares of gradients below about 1e-2 lose their
+    precision or flush to zero, and Adam's step grows far beyond the learning rate (bfloat16 keeps
+    float32's range and stays as it is).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> squares_dtype(jnp.ones(2, jnp.float16)), squares_dtype(jnp.ones(2, jnp.bfloat16))
+      (dtype('float32'), dtype(bfloat16))
+    """
+    if dtype is not None:
+        return jnp.dtype(dtype)
+    own = jnp.dtype(_tree.leaf_dtype(param))
+    return jnp.dtype(jnp.float32) if own == jnp.float16 else own
+
+
+def state_squares(params: Any, value: Any = 0, dtype: Any = None) -> Any:
+    """Like :func:`state_full`, for statistics of squared gradients: in :func:`squares_dtype`."""
+    return jax.tree.map(lambda p: state_leaf(p, value, squares_dtype(p, dtype)), params)
+
+
 def state_full(params: Any, value: Any, dtype: Any = None) -> Any:
     """``value`` everywhere, like each param (in ``dtype`` if given): see :func:`state_leaf`."""
     return jax.tree.map(lambda p: state_leaf(p, value, dtype), params)

@@ -61,7 +61,7 @@ def _init_adam(where: str, mu_dtype: Any, nu_dtype: Any) -> Any:
     def init_fn(params: Params) -> ScaleByAdamState:
         num.check_init_params(params, where=where)
         return ScaleByAdamState(
-            count=zero_count(), mu=num.state_zeros(params, mu_dtype), nu=num.state_zeros(params, nu_dtype)
+            count=zero_count(), mu=num.state_zeros(params, mu_dtype), nu=num.state_squares(params, 0, nu_dtype)
         )
 
     return init_fn
@@ -385,8 +385,8 @@ def scale_by_amsgrad(
         return ScaleByAmsgradState(
             count=zero_count(),
             mu=num.state_zeros(params, mu_dtype),
-            nu=num.state_zeros(params, nu_dtype),
-            nu_max=num.state_zeros(params, nu_dtype),
+            nu=num.state_squares(params, 0, nu_dtype),
+            nu_max=num.state_squares(params, 0, nu_dtype),
         )
 
     def update_fn(

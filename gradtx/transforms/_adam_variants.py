@@ -86,7 +86,7 @@ def scale_by_belief(
     def init_fn(params: Params) -> ScaleByBeliefState:
         num.check_init_params(params, where="scale_by_belief")
         return ScaleByBeliefState(
-            count=zero_count(), mu=num.state_zeros(params, mu_dtype), nu=num.state_zeros(params, nu_dtype)
+            count=zero_count(), mu=num.state_zeros(params, mu_dtype), nu=num.state_squares(params, 0, nu_dtype)
         )
 
     def update_fn(
@@ -183,7 +183,7 @@ def scale_by_yogi(
         return ScaleByAdamState(
             count=zero_count(),
             mu=num.state_full(params, initial_accumulator_value, mu_dtype),
-            nu=num.state_full(params, initial_accumulator_value, nu_dtype),
+            nu=num.state_squares(params, initial_accumulator_value, nu_dtype),
         )
 
     def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args: Any) -> tuple[Updates, Any]:
@@ -290,7 +290,8 @@ def scale_by_adan(
     def init_fn(params: Params) -> ScaleByAdanState:
         num.check_init_params(params, where="scale_by_adan")
         z = lambda dtype=None: num.state_zeros(params, dtype)
-        return ScaleByAdanState(m=z(mu_dtype), v=z(mu_dtype), n=z(nu_dtype), g=z(), t=zero_count())
+        n = num.state_squares(params, 0, nu_dtype)
+        return ScaleByAdanState(m=z(mu_dtype), v=z(mu_dtype), n=n, g=z(), t=zero_count())
 
     def update_fn(
         updates: Updates, state: ScaleByAdanState, params: Params | None = None, **extra_args: Any

@@ -116,7 +116,7 @@ def scale_by_rms(
 
     def init_fn(params: Params) -> Any:
         num.check_init_params(params, where=where)
-        nu = num.state_full(params, initial_scale, nu_dtype)
+        nu = num.state_squares(params, initial_scale, nu_dtype)
         if centered:
             mu = num.state_zeros(params, mu_dtype)
             if bias_correction:
@@ -208,7 +208,7 @@ def scale_by_adagrad(
 
     def init_fn(params: Params) -> ScaleByAdagradState:
         num.check_init_params(params, where=where)
-        return ScaleByAdagradState(sum_of_squares=num.state_full(params, initial_accumulator_value, nu_dtype))
+        return ScaleByAdagradState(sum_of_squares=num.state_squares(params, initial_accumulator_value, nu_dtype))
 
     def update_fn(
         updates: Updates, state: ScaleByAdagradState, params: Params | None = None, **extra_args: Any
@@ -278,7 +278,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
 
     def init_fn(params: Params) -> ScaleByAdaDeltaState:
         num.check_init_params(params, where="scale_by_adadelta")
-        return ScaleByAdaDeltaState(e_g=num.state_zeros(params), e_x=num.state_zeros(params))
+        return ScaleByAdaDeltaState(e_g=num.state_squares(params), e_x=num.state_squares(params))
 
     def update_fn(
         updates: Updates, state: ScaleByAdaDeltaState, params: Params | None = None, **extra_args: Any
