@@ -14,6 +14,7 @@ digits instead of rounding to zero.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -176,6 +177,9 @@ def _nearest(v: jax.Array, base: jax.Array) -> jax.Array:
     return idx
 
 
+# Jitted so that an eager ``update`` runs each leaf's encoding as one compiled program rather than dozens of
+# dispatched ops (inside an outer ``jax.jit`` it is inlined).
+@functools.partial(jax.jit, static_argnames="block_size")
 def quantize(x: jax.Array, block_size: int) -> QuantizedArray:
     """Encodes a real floating array blockwise (see :func:`quantized_state`).
 
@@ -194,6 +198,7 @@ def quantize(x: jax.Array, block_size: int) -> QuantizedArray:
     return QuantizedArray(codes=codes, scale=jnp.where(unsigned, -absmax, absmax))
 
 
+@functools.partial(jax.jit, static_argnames="block_size")
 def dequantize(q: QuantizedArray, block_size: int) -> jax.Array:
     """Decodes a :class:`QuantizedArray` into a ``float32`` array of its codes' shape."""
     shape = tuple(q.codes.shape)

@@ -205,7 +205,7 @@ def test_jit_equals_eager_vmap_and_stable_state_types() -> None:
     assert jax.tree.map(lambda x: (x.shape, x.dtype), abstract) == types0
     jitted = jax.jit(tx.update)
     s_eager, s_jit, p = state, state, params
-    for k in range(3):
+    for k in range(2):
         u_eager, s_eager = tx.update(_grads(p, k), s_eager, p)
         u_jit, s_jit = jitted(_grads(p, k), s_jit, p)
         _assert_close(u_eager, u_jit)
