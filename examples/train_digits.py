@@ -190,7 +190,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         for key, value in metrics.items():
             history[key].append(float(value))
         if step % 10 == 0 or step == total_steps - 1:
-            bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", lr=f"{history['lr'][-1]:.2e}")
+            bar.set_postfix(
+                loss=f"{history['loss'][-1]:.4f}",
+                lr=f"{history['lr'][-1]:.2e}",
+                grad_norm=f"{history['grad_norm'][-1]:.2f}",
+                update_ratio=f"{history['update_ratio'][-1]:.1e}",
+            )
     bar.close()
 
     train_acc = float(accuracy(model, jnp.asarray(x_train), jnp.asarray(y_train)))
