@@ -176,10 +176,59 @@ def check_updates(
     _tree.check_float_leaves(updates, "updates", where=where, allow_complex=allow_complex)
     if state_tree is not None:
         _tree.check_same_structure(state_tree, updates, state_name, "updates", where=where)
+        check_sharding_types(state_tree, updates, state_name, "updates", where=where, strict=True)
     if params is not None:
         _tree.check_same_structure(params, updates, "params", "updates", where=where)
         # Integer params would have every update truncated away by `apply_updates`.
         _tree.check_float_leaves(params, "params", where=where, allow_complex=allow_complex)
+        check_sharding_types(params, updates, "params", "updates", where=where, strict=False)
+
+
+def _explicit_spec(x: Any) -> tuple[Any, tuple[Any, ...]] | None:
+    """``(type, spec padded to its rank)`` of an array typed on a mesh (explicit mode), else ``None``."""
+    if not isinstance(x, (jax.Array, Tracer)):
+        return None
+    aval = jax.typeof(x)
+    sharding = getattr(aval, "sharding", None)
+    if not isinstance(sharding, jax.sharding.NamedSharding) or sharding.mesh.empty:
+        return None
+    spec = tuple(sharding.spec)
+    return aval, spec + (None,) * (len(aval.shape) - len(spec))
+
+
+def check_sharding_types(
+    expected: Any, found: Any, expected_name: str, found_name: str, *, where: str, strict: bool
+) -> None:
+    """Explicit sharding mode: raises where ``found`` is sharded along a dim unlike ``expected``.
+
+    Explicit mode resolves a mix silently: ``float32[8@data,4]`` state with ``float32[8,4@model]``
+    updates gives ``float32[8@data,4@model]``, a new state type (a retrace every step, and state no
+    longer placed like its param). An unsharded dim of ``found`` is always fine (it broadcasts).
+    ``strict``: a dim of ``found`` sharded where ``expected``'s is not is a mismatch too (per-parameter
+    state); otherwise only two different mesh axes on one dim are (params, which ZeRO may keep
+    replicated while gradients and state are partitioned). Arrays without mesh types (an ``Auto``
+    mesh, one device) are not checked.
+
+    Raises:
+      ValueError: naming the first such path, both types, and how to reshard.
+    """
+    expected_leaves = jax.tree_util.tree_flatten_with_path(expected)[0]
+    found_leaves = jax.tree.leaves(found)
+    if len(expected_leaves) != len(found_leaves):
+        return  # the structure check reports this
+    for (path, e), f in zip(expected_leaves, found_leaves, strict=True):
+        typed_e, typed_f = _explicit_spec(e), _explicit_spec(f)
+        if typed_e is None or typed_f is None or len(typed_e[1]) != len(typed_f[1]):
+            continue
+        (aval_e, spec_e), (aval_f, spec_f) = typed_e, typed_f
+        clash = any(b is not None and a != b and (strict or a is not None) for a, b in zip(spec_e, spec_f, strict=True))
+        if clash:
+            raise ValueError(
+                f"{where}: sharding mismatch at {_tree.path_str(path)}: {expected_name} is {aval_e.str_short()} "
+                f"but {found_name} is {aval_f.str_short()}; explicit sharding mode would silently change the "
+                f"state's type. Reshard the {found_name} first, e.g. `jax.sharding.reshard(grads, "
+                f"jax.tree.map(lambda p: jax.typeof(p).sharding, params))`."
+            )
 
 
 def check_init_params(params: Any, *, where: str, allow_complex: bool = True) -> None:

@@ -350,3 +350,20 @@ def test_state_never_aliases_the_callers_arrays():
     for name, (tx, given) in cases.items():
         state = tx.init(params)
         assert all(leaf is not given for leaf in jax.tree.leaves(state)), name
+
+
+def test_differently_sharded_updates_are_named_not_mixed():
+    # Explicit mode would silently give the state a third type (8@data, 4@model): say so instead.
+    mesh = _mesh("explicit")
+    tx = _adamw()
+    with jax.set_mesh(mesh):
+        params = _placed("explicit", 1.0)
+        grads = dict(params, rows=jax.device_put(params["rows"], NamedSharding(mesh, P(None, "model"))))
+        state = tx.init(params)
+        message = r"scale_by_adam: sharding mismatch at \['rows'\]: state.mu is float32\[8@data,4\] but updates is"
+        with pytest.raises(ValueError, match=message + r" float32\[8,4@model\]"):
+            jax.jit(tx.update)(grads, state, params)
+        # Replicated gradients broadcast to the params' sharding: accepted, state types kept.
+        replicated = {k: jax.device_put(v, NamedSharding(mesh, P())) for k, v in params.items()}
+        _, new_state = jax.jit(tx.update)(replicated, state, params)
+        assert _types(new_state) == _types(state)
