@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -42,7 +43,18 @@ def scale_by_param_block_norm(min_scale: Any = 1e-3) -> GradientTransformation:
       Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
       https://arxiv.org/abs/1804.04235, 2018.
     """
-    where = "scale_by_param_block_norm"
+    return scale_by_param_statistic(num.l2_norm, min_scale, where="scale_by_param_block_norm")
+
+
+def scale_by_param_statistic(
+    statistic: Callable[[jax.Array], jax.Array], min_scale: Any, *, where: str
+) -> GradientTransformation:
+    """``u = g * max(statistic(x), min_scale)`` per leaf, with ``x`` the leaf's param (private).
+
+    The one rule of :func:`scale_by_param_block_norm` (the l2 norm) and
+    :func:`gradtx.scale_by_param_block_rms` (the RMS). The statistic is computed on the param
+    cast to the compute dtype of the wider of param and update.
+    """
     _checks.check_non_negative("min_scale", min_scale, where=where)
 
     def update_fn(
@@ -53,14 +65,13 @@ def scale_by_param_block_norm(min_scale: Any = 1e-3) -> GradientTransformation:
 
         def leaf(g: jax.Array, x: jax.Array) -> jax.Array:
             dt = num.compute_dtype(num.wider(g.dtype, x.dtype))
-            norm = num.l2_norm(x.astype(dt))
-            floor = num.as_dtype(min_scale, norm.dtype)
-            scale = jnp.where(norm <= floor, floor, norm)
+            value = statistic(x.astype(dt))
+            scale = jnp.maximum(value, num.as_dtype(min_scale, value.dtype))
             return (g.astype(dt) * scale.astype(dt)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates, params), state
 
-    return GradientTransformation(num.empty_init("scale_by_param_block_norm"), update_fn)
+    return GradientTransformation(num.empty_init(where), update_fn)
 
 
 def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> GradientTransformation:

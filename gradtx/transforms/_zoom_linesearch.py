@@ -169,6 +169,11 @@ def _start(line: _Line, grad: Updates) -> _Search:
     )
 
 
+def _evaluated(s: _Search, new: _Point, grad: Updates, dec: jax.Array, curv: jax.Array) -> _Search:
+    """``s`` after one more evaluation, at ``new``: the count, the last point and its errors."""
+    return s._replace(count=s.count + 1, last=new, grad=grad, decrease_error=dec, curvature_error=curv)
+
+
 def _search_interval(line: _Line, s: _Search) -> _Search:
     """Phase 1 (Algorithm 3.5): grow the step until an interval holding an acceptable one is bracketed."""
     eta = jnp.where(s.count == 0, line.guess, line.grow * s.last.step)
@@ -187,12 +192,7 @@ def _search_interval(line: _Line, s: _Search) -> _Search:
     low, high = tm.where(low_is_new, (new, s.last), (s.last, new))
     found = high_is_new | low_is_new | (error <= line.tol)
     done = (error <= line.tol) | (capped & ~found)
-    return s._replace(
-        count=s.count + 1,
-        last=new,
-        grad=g,
-        decrease_error=dec,
-        curvature_error=curv,
+    return _evaluated(s, new, g, dec, curv)._replace(
         interval_found=found,
         done=done,
         failed=(s.count + 1 >= line.budget) & ~done,
@@ -224,12 +224,7 @@ def _zoom(line: _Line, s: _Search) -> _Search:
     new_high = tm.where(high_to_low, low, tm.where(high_to_middle, new, high))
     new_low = tm.where(~high_to_middle, new, low)
     give_up = (s.count + 1 >= line.budget) | ((width <= line.precision) & (safe.step > 0.0))
-    return s._replace(
-        count=s.count + 1,
-        last=new,
-        grad=g,
-        decrease_error=dec,
-        curvature_error=curv,
+    return _evaluated(s, new, g, dec, curv)._replace(
         done=done,
         failed=give_up & ~done,
         low=new_low,
