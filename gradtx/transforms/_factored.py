@@ -14,7 +14,6 @@ from gradtx import _checks, _tree
 from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, OptState, Params, Updates, safe_increment, zero_count
 from gradtx._tree import leaf_dtype
-from gradtx.transforms._normalization import scale_by_param_statistic
 
 
 class FactoredState(NamedTuple):
@@ -109,7 +108,7 @@ def scale_by_factored_rms(
     _checks.check_callable("decay_rate_fn", decay_rate_fn, where=where)
 
     def init_fn(params: Params) -> FactoredState:
-        num.check_init_params(params, where=where, allow_complex=False)
+        num.check_init_params(params, where=where)
 
         def placeholder(p: Any) -> jax.Array:
             return jnp.zeros((1,), _tree.leaf_dtype(p))
@@ -139,7 +138,7 @@ def scale_by_factored_rms(
         updates: Updates, state: FactoredState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, FactoredState]:
         del extra_args
-        num.check_updates(updates, where=where, params=params, allow_complex=False)
+        num.check_updates(updates, where=where, params=params)
         _tree.check_same_structure(state.v, updates, "state.v", "updates", where=where, check_shapes=False)
         # The statistics' shapes differ from the updates' (and placeholders hide mismatches), so
         # compare them with the shapes `init` would give these updates.
@@ -158,23 +157,25 @@ def scale_by_factored_rms(
 
         def leaf(g: jax.Array, vr: jax.Array, vc: jax.Array, v: jax.Array) -> tuple[jax.Array, ...]:
             dtype = num.compute_dtype(g.dtype)
+            # Complex gradients: the statistics are of |g|^2, real (stored in the param's dtype, as optax).
+            rdt = num.real_dtype(dtype)
             gc = g.astype(dtype)
-            b = num.as_dtype(beta, dtype)
-            g2 = gc * gc + num.as_dtype(epsilon, dtype)
+            b = num.as_dtype(beta, rdt)
+            g2 = num.abs_sq(gc).astype(rdt) + num.as_dtype(epsilon, rdt)
             dims = _factored_dims(g.shape, factored, min_dim_size_to_factor)
             if dims is None:
-                v_new = b * v.astype(dtype) + (1 - b) * g2
-                u = gc * jax.lax.rsqrt(v_new)
+                v_new = b * num.real_part(v).astype(rdt) + (1 - b) * g2
+                u = gc * jax.lax.rsqrt(v_new).astype(dtype)
                 return u.astype(g.dtype), vr, vc, v_new.astype(v.dtype)
             d_row, d_col = dims
-            vr_new = b * vr.astype(dtype) + (1 - b) * jnp.mean(g2, axis=d_col)
-            vc_new = b * vc.astype(dtype) + (1 - b) * jnp.mean(g2, axis=d_row)
+            vr_new = b * num.real_part(vr).astype(rdt) + (1 - b) * jnp.mean(g2, axis=d_col)
+            vc_new = b * num.real_part(vc).astype(rdt) + (1 - b) * jnp.mean(g2, axis=d_row)
             # v_row lost axis d_col: the row axis moves down by one when it came after it.
             row_axis = d_row - 1 if d_row > d_col else d_row
             row_factor = jax.lax.rsqrt(vr_new / jnp.mean(vr_new, axis=row_axis, keepdims=True))
             col_factor = jax.lax.rsqrt(vc_new)
-            u = gc * jnp.expand_dims(row_factor, d_col) * jnp.expand_dims(col_factor, d_row)
-            return u.astype(g.dtype), vr_new.astype(vr.dtype), vc_new.astype(vc.dtype), v
+            scale = (jnp.expand_dims(row_factor, d_col) * jnp.expand_dims(col_factor, d_row)).astype(dtype)
+            return (gc * scale).astype(g.dtype), vr_new.astype(vr.dtype), vc_new.astype(vc.dtype), v
 
         out = jax.tree.map(leaf, updates, state.v_row, state.v_col, state.v)
         new_updates, v_row, v_col, v = num.unzip(updates, out, 4)
@@ -216,7 +217,24 @@ def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:
       Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
       https://arxiv.org/abs/1804.04235, 2018.
     """
-    return scale_by_param_statistic(_rms, min_scale, where="scale_by_param_block_rms")
+    where = "scale_by_param_block_rms"
+    _checks.check_non_negative("min_scale", min_scale, where=where)
+
+    def update_fn(
+        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]:
+        del extra_args
+        num.check_updates(updates, where=where, params=params, need_params=True)
+
+        def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
+            dtype = num.compute_dtype(g.dtype)
+            r = _rms(p)
+            scale = jnp.maximum(r, num.as_dtype(min_scale, r.dtype))
+            return (g.astype(dtype) * scale.astype(dtype)).astype(g.dtype)
+
+        return jax.tree.map(leaf, updates, params), state
+
+    return GradientTransformation(num.empty_init("scale_by_param_block_rms"), update_fn)
 
 
 def clip_by_block_rms(threshold: Any) -> GradientTransformation:
