@@ -148,7 +148,8 @@ def monitor(measures: Mapping[str, Any]) -> GradientTransformation:
         # computed), not empty as in optax: a state whose structure changes at the first update
         # retraces a jitted step and breaks a lax.scan or fori_loop carrying it.
         shapes = jax.eval_shape(lambda p, s: measure_all(p, s, p)[0], params, measure_states)
-        measurements = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        # `zeros_like` of the abstract values keeps their sharding type too (explicit sharding mode).
+        measurements = jax.tree.map(lambda s: jnp.zeros_like(s, dtype=s.dtype), shapes)
         return MonitorState(measurements=measurements, measure_states=measure_states)
 
     def update_fn(

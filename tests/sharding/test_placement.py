@@ -189,6 +189,8 @@ WRAPPERS = {
         learning_rate=gradtx.linear_schedule(0.01, 0.001, 4)
     ),
     "ema_params": lambda: gradtx.chain(_adamw(), gradtx.ema_params(0.9)),
+    # Measurements kept in the state: per-parameter ones keep the updates' sharding from init on.
+    "monitor": lambda: gradtx.chain(_adamw(), gradtx.monitor({"updates": lambda u: u, "norm": gradtx.global_norm})),
     # State in another dtype than the params: the type keeps the state's dtype and the param's sharding.
     "bf16_moments": lambda: gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adam(0.01, mu_dtype=jnp.bfloat16)),
     "apply_every": lambda: gradtx.chain(_adamw(), gradtx.apply_every(2)),
