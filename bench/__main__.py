@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--out DIR] [--only big,trees,state]``: run, print, write results."""
+"""``python -m bench [--quick] [--out DIR] [--only big,trees,state] [--profile]``: run, print, write results."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import _bigleaf, _report, _state, _trees
+from bench import _bigleaf, _profile, _report, _state, _trees
 from bench._timing import copy_bandwidth
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts among {PARTS}")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3 big leaf, 2 trees)")
     parser.add_argument("--big-params", type=int, default=50 * 2**20, help="parameters in the large leaf")
+    parser.add_argument("--profile", action="store_true", help="only print where tracing a 2,000-leaf step spends time")
     args = parser.parse_args(argv)
+    if args.profile:
+        _profile.run(args.quick)
+        return {}
     parts = set(args.only.split(","))
     unknown = parts - set(PARTS)
     if unknown:
