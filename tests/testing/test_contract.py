@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 import gradtx
 from gradtx.testing import PROPERTIES, check_transformation
@@ -142,6 +144,30 @@ def test_state_sharding_change_breaks_state_stable():
     with broken("state_stable") as info:
         check_transformation(transform(update, init), PARAMS, skip={"jit", "no_retrace", "vmap"})
     assert "sharding" in str(info.value)
+
+
+@pytest.mark.parametrize("axis_type", [AxisType.Auto, AxisType.Explicit], ids=["auto", "explicit"])
+def test_sharded_params_keep_their_state_sharding_and_resharding_breaks_state_stable(axis_type):
+    mesh = jax.make_mesh((8,), ("data",), axis_types=(axis_type,))
+    with jax.set_mesh(mesh):
+        params = {
+            "kernel": jax.device_put(jnp.ones((8, 4), jnp.float32), NamedSharding(mesh, P("data"))),
+            "bias": jax.device_put(jnp.zeros((4,), jnp.float32), NamedSharding(mesh, P())),
+        }
+        # gradtx's state is made like its params: its shardings hold, eager and jitted.
+        assert check_transformation(gradtx.adam(1e-2), params, skip={"vmap"})
+
+        def init(p: Any) -> Any:
+            return {"mu": jax.tree.map(jnp.zeros_like, p)}  # sharded like the params
+
+        def update(updates: Any, state: Any, params: Any = None, **extra_args: Any) -> Any:
+            mu = jax.tree.map(lambda m, g: 0.9 * m + g, state["mu"], updates)
+            # Gathers the kernel's moment onto every device: 8 times the memory, a silent change.
+            return mu, {"mu": jax.device_put(mu, NamedSharding(mesh, P()))}
+
+        with broken("state_stable") as info:
+            check_transformation(transform(update, init), params, skip={"vmap"})
+        assert "sharding" in str(info.value) and "kernel" in str(info.value)
 
 
 def test_weak_type_flip_breaks_no_retrace():
