@@ -380,6 +380,27 @@ def squares_dtype(param: Any, dtype: Any = None) -> Any:
     return jnp.dtype(jnp.float32) if own == jnp.float16 else own
 
 
+def accumulator_dtype(param: Any, dtype: Any = None) -> Any:
+    """The dtype of a running sum of gradients (momentum, EMA) asked to be ``dtype``.
+
+    ``dtype`` when given, except that a complex param keeps a complex accumulator of that
+    precision (``float32`` -> ``complex64``): storing a complex sum in a real dtype would drop
+    its imaginary part silently. ``None``: the param's dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> accumulator_dtype(jnp.ones(2, jnp.complex128), jnp.float32), accumulator_dtype(jnp.ones(2), jnp.bfloat16)
+      (dtype('complex64'), dtype(bfloat16))
+    """
+    own = jnp.dtype(_tree.leaf_dtype(param))
+    if dtype is None:
+        return own
+    dtype = jnp.dtype(dtype)
+    if jnp.issubdtype(own, jnp.complexfloating) and not jnp.issubdtype(dtype, jnp.complexfloating):
+        return jnp.dtype(jnp.complex128) if dtype == jnp.float64 else jnp.dtype(jnp.complex64)
+    return dtype
+
+
 def state_squares(params: Any, value: Any = 0, dtype: Any = None) -> Any:
     """Like :func:`state_full`, for statistics of squared gradients: in :func:`squares_dtype`."""
     return jax.tree.map(lambda p: state_leaf(p, value, squares_dtype(p, dtype)), params)

@@ -42,7 +42,8 @@ def scale_by_momentum(
     Args:
       momentum: the decay :math:`\\mu \\ge 0`. Default 0.9.
       nesterov: use Nesterov's form. Default ``False``.
-      accumulator_dtype: dtype of the buffer; ``None`` uses each param's dtype.
+      accumulator_dtype: dtype of the buffer; ``None`` uses each param's dtype (complex params keep a
+        complex buffer of that precision).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with :class:`ScaleByMomentumState`.
@@ -72,7 +73,8 @@ def scale_by_momentum(
 
     def init_fn(params: Params) -> ScaleByMomentumState:
         num.check_init_params(params, where=where)
-        return ScaleByMomentumState(trace=num.state_zeros(params, accumulator_dtype))
+        trace = jax.tree.map(lambda p: num.state_leaf(p, 0, num.accumulator_dtype(p, accumulator_dtype)), params)
+        return ScaleByMomentumState(trace=trace)
 
     def update_fn(
         updates: Updates, state: ScaleByMomentumState, params: Params | None = None, **extra_args: Any
@@ -107,7 +109,8 @@ def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> Gradi
     Args:
       decay: :math:`\\beta \\in [0, 1]`.
       debias: divide by :math:`1 - \\beta^t`. Default ``True``.
-      accumulator_dtype: dtype of the average; ``None`` uses each param's dtype.
+      accumulator_dtype: dtype of the average; ``None`` uses each param's dtype (complex params keep a
+        complex average of that precision).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with :class:`EmaState`.
@@ -133,7 +136,8 @@ def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> Gradi
 
     def init_fn(params: Params) -> EmaState:
         num.check_init_params(params, where=where)
-        return EmaState(count=zero_count(), ema=num.state_zeros(params, accumulator_dtype))
+        average = jax.tree.map(lambda p: num.state_leaf(p, 0, num.accumulator_dtype(p, accumulator_dtype)), params)
+        return EmaState(count=zero_count(), ema=average)
 
     def update_fn(
         updates: Updates, state: EmaState, params: Params | None = None, **extra_args: Any
