@@ -2,8 +2,8 @@
 
 ``check_transformation(tx, params)`` raises an ``AssertionError`` naming the broken property
 (purity, jit, vmap, state stability, abstract init, retracing, finiteness); the hypothesis
-strategies draw the pytrees to run it on. Needs hypothesis (``pip install gradtx[dev]``); this
-namespace is not imported by ``import gradtx``.
+strategies draw the pytrees to run it on. Needs hypothesis (``pip install gradtx[testing]``);
+this namespace is not imported by ``import gradtx``.
 """
 
 from gradtx.testing._contract import PROPERTIES as PROPERTIES

@@ -1,7 +1,7 @@
 """Hypothesis strategies for pytrees of JAX arrays: the inputs of a property test of a transform.
 
-hypothesis is imported here, so ``gradtx.testing`` needs it installed (it is in the ``dev``
-extra); the rest of gradtx does not.
+hypothesis is imported here, so ``gradtx.testing`` needs it installed (the ``testing`` extra:
+``pip install gradtx[testing]``); the rest of gradtx does not.
 """
 
 from __future__ import annotations
