@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny cases, one round: checks that it runs")
     parser.add_argument("--out", type=Path, default=None, help=f"output folder (default {RESULTS})")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts among {PARTS}")
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3 big leaf, 2 trees)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 4 big leaf, 2 trees)")
     parser.add_argument("--big-params", type=int, default=50 * 2**20, help="parameters in the large leaf")
     parser.add_argument("--profile", action="store_true", help="only print where tracing a 2,000-leaf step spends time")
     args = parser.parse_args(argv)
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"unknown parts {sorted(unknown)}; choose among {PARTS}")
     quick = args.quick
     n_big = 2**16 if quick else args.big_params
-    big_rounds = args.rounds or (1 if quick else 3)
+    # Even round counts: each library goes first equally often (lib_order alternates).
+    big_rounds = args.rounds or (1 if quick else 4)
     tree_rounds = args.rounds or (1 if quick else 2)
     start = time.perf_counter()
     record: dict = {"quick": quick, "machine": _report.machine(), "big_leaf": [], "trees": [], "state": []}
