@@ -16,6 +16,15 @@ import gradtx
 
 _CONTRIB_LATER = "an optax.contrib optimizer gradtx does not have yet (the modern-optimizers work adds them)"
 
+_CONTRIB_HAS = (
+    "reduce_on_plateau",
+    "ReduceLROnPlateauState",
+    "muon",
+    "scale_by_muon",
+    "MuonDimensionNumbers",
+    "MuonState",
+)
+
 LACKS: dict[str, dict[str, str]] = {
     "transforms": {
         "unitwise_clip": "a per-leaf helper of adaptive_grad_clip, not a transform; use optax's",
@@ -29,7 +38,7 @@ LACKS: dict[str, dict[str, str]] = {
     "contrib": {
         name: _CONTRIB_LATER
         for name in dir(optax.contrib)
-        if not name.startswith("_") and name not in ("reduce_on_plateau", "ReduceLROnPlateauState")
+        if not name.startswith("_") and name not in _CONTRIB_HAS
     },
 }
 

@@ -98,6 +98,13 @@ OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
     "sm3": lambda lib: lib.sm3(0.01),
     "yogi": lambda lib: lib.yogi(0.01),
     "lbfgs": lambda lib: lib.lbfgs(),
+    "muon": lambda lib: lib.contrib.muon(0.01, weight_decay=0.01),
+    "muon_stacked": lambda lib: lib.contrib.muon(
+        0.01,
+        muon_weight_dimension_numbers=lambda p: jax.tree.map(
+            lambda x: lib.contrib.MuonDimensionNumbers(x.ndim - 2, x.ndim - 1) if x.ndim >= 2 else None, p
+        ),
+    ),
 }
 
 WRAPPERS: dict[str, Callable[[Any], Any]] = {

@@ -88,6 +88,12 @@ def _lbfgs_with_line_search_args(**kwargs: Any) -> gradtx.GradientTransformation
     return with_line_search_args(gradtx.lbfgs(**kwargs))
 
 
+def _last_two_axes(params: Any) -> Any:
+    """Muon's dimension numbers for every leaf of rank >= 2 (its last two axes), ``None`` (AdamW) for the others."""
+    dims = gradtx.contrib.MuonDimensionNumbers
+    return jax.tree.map(lambda x: dims(x.ndim - 2, x.ndim - 1) if x.ndim >= 2 else None, params)
+
+
 REGISTRY: list[Entry] = [
     Entry("sgd", _builder(gradtx.sgd, 0.1), complex_ok=True),
     Entry(
@@ -198,4 +204,12 @@ REGISTRY: list[Entry] = [
     # One entry only: each L-BFGS contract run compiles a line search (seconds); the backtracking
     # variant is covered in tests/transforms/test_lbfgs.py.
     Entry("lbfgs", lambda **kw: _lbfgs_with_line_search_args(**kw)),
+    # gradtx.contrib: Muon (2-D leaves orthogonalised, the rest AdamW), and with every >= 2-D leaf
+    # orthogonalised per matrix of its leading (layer) axes.
+    Entry("muon", _builder(gradtx.contrib.muon, 0.01, weight_decay=0.01), mu_dtype_arg="mu_dtype"),
+    Entry(
+        "muon_stacked",
+        _builder(gradtx.contrib.muon, 0.01, muon_weight_dimension_numbers=_last_two_axes),
+        mu_dtype_arg="mu_dtype",
+    ),
 ]
