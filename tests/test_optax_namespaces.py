@@ -23,6 +23,11 @@ _CONTRIB_HAS = (
     "scale_by_muon",
     "MuonDimensionNumbers",
     "MuonState",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
+    "ScheduleFreeState",
 )
 
 LACKS: dict[str, dict[str, str]] = {

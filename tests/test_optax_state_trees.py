@@ -105,6 +105,8 @@ OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
             lambda x: lib.contrib.MuonDimensionNumbers(x.ndim - 2, x.ndim - 1) if x.ndim >= 2 else None, p
         ),
     ),
+    "schedule_free_adamw": lambda lib: lib.contrib.schedule_free_adamw(0.01, weight_decay=0.01),
+    "schedule_free_sgd": lambda lib: lib.contrib.schedule_free_sgd(0.1, weight_decay=0.01),
 }
 
 WRAPPERS: dict[str, Callable[[Any], Any]] = {

@@ -212,4 +212,17 @@ REGISTRY: list[Entry] = [
         _builder(gradtx.contrib.muon, 0.01, muon_weight_dimension_numbers=_last_two_axes),
         mu_dtype_arg="mu_dtype",
     ),
+    # Schedule-Free: `state_dtype` sets the dtype of z, the base optimizer's iterate.
+    Entry(
+        "schedule_free_adamw",
+        _builder(gradtx.contrib.schedule_free_adamw, 0.01, weight_decay=0.01),
+        mu_dtype_arg="state_dtype",
+        moment_fields=("z",),
+    ),
+    Entry(
+        "schedule_free_sgd",
+        _builder(gradtx.contrib.schedule_free_sgd, 0.1, weight_decay=0.01),
+        mu_dtype_arg="state_dtype",
+        moment_fields=("z",),
+    ),
 ]
