@@ -28,6 +28,10 @@ _CONTRIB_HAS = (
     "schedule_free_eval_params",
     "schedule_free_sgd",
     "ScheduleFreeState",
+    "sophia",
+    "SophiaState",
+    "HutchinsonState",
+    "hutchinson_estimator_diag_hessian",
 )
 
 LACKS: dict[str, dict[str, str]] = {

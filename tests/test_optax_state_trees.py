@@ -107,6 +107,12 @@ OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
     ),
     "schedule_free_adamw": lambda lib: lib.contrib.schedule_free_adamw(0.01, weight_decay=0.01),
     "schedule_free_sgd": lambda lib: lib.contrib.schedule_free_sgd(0.1, weight_decay=0.01),
+    # Hutchinson's estimator needs `obj_fn`, which the one-step restore check does not pass: a squared-gradient
+    # estimate instead (init compares Hutchinson's state in "sophia_hutchinson").
+    "sophia": lambda lib: lib.contrib.sophia(
+        0.01, update_interval=1, hessian_diagonal_fn=lib.stateless(lambda g, p: jax.tree.map(lambda x: x * x, g))
+    ),
+    "sophia_hutchinson": lambda lib: lib.contrib.sophia(0.01),
 }
 
 WRAPPERS: dict[str, Callable[[Any], Any]] = {
@@ -177,6 +183,7 @@ LEAF_RESTORE_ONLY = {"named_chain"}
 
 # Cases whose update needs extra arguments (or params of another form): only init is compared.
 INIT_ONLY = {"lbfgs", "polyak_sgd", "scale_by_polyak", "scale_by_backtracking_linesearch", "lookahead"}
+INIT_ONLY |= {"sophia_hutchinson"}
 
 
 def _build(name: str) -> tuple[Any, Any]:

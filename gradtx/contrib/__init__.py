@@ -15,5 +15,9 @@ from gradtx.contrib._schedule_free import schedule_free as schedule_free
 from gradtx.contrib._schedule_free import schedule_free_adamw as schedule_free_adamw
 from gradtx.contrib._schedule_free import schedule_free_eval_params as schedule_free_eval_params
 from gradtx.contrib._schedule_free import schedule_free_sgd as schedule_free_sgd
+from gradtx.contrib._sophia import HutchinsonState as HutchinsonState
+from gradtx.contrib._sophia import SophiaState as SophiaState
+from gradtx.contrib._sophia import hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian
+from gradtx.contrib._sophia import sophia as sophia
 from gradtx.tuning._plateau import ReduceLROnPlateauState as ReduceLROnPlateauState
 from gradtx.tuning._plateau import reduce_on_plateau as reduce_on_plateau

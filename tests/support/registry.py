@@ -84,6 +84,16 @@ def with_line_search_args(tx: gradtx.GradientTransformation) -> gradtx.GradientT
     return gradtx.GradientTransformation(tx.init, jax.jit(update))
 
 
+def _with_obj_fn(tx: gradtx.GradientTransformation) -> gradtx.GradientTransformation:
+    """``tx`` whose ``update(g, state, p)`` passes ``obj_fn``, the local quadratic model (unit Hessian) at ``p``."""
+
+    def update(updates: Any, state: Any, params: Any = None, **extra_args: Any) -> Any:
+        del extra_args
+        return tx.update(updates, state, params, obj_fn=_local_model(updates, params))
+
+    return gradtx.GradientTransformation(tx.init, update)
+
+
 def _lbfgs_with_line_search_args(**kwargs: Any) -> gradtx.GradientTransformation:
     return with_line_search_args(gradtx.lbfgs(**kwargs))
 
@@ -224,5 +234,11 @@ REGISTRY: list[Entry] = [
         _builder(gradtx.contrib.schedule_free_sgd, 0.1, weight_decay=0.01),
         mu_dtype_arg="state_dtype",
         moment_fields=("z",),
+    ),
+    # Sophia-H refreshing its Hessian estimate every other step: Hutchinson's estimator gets `obj_fn`.
+    Entry(
+        "sophia",
+        lambda **kw: _with_obj_fn(gradtx.contrib.sophia(**{"learning_rate": 0.01, "update_interval": 2, **kw})),
+        mu_dtype_arg="mu_dtype",
     ),
 ]
