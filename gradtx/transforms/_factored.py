@@ -14,6 +14,7 @@ from gradtx import _checks, _tree
 from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, OptState, Params, Updates, safe_increment, zero_count
 from gradtx._tree import leaf_dtype
+from gradtx.transforms._normalization import scale_by_param_statistic
 
 
 class FactoredState(NamedTuple):
@@ -217,24 +218,7 @@ def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:
       Shazeer and Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
       https://arxiv.org/abs/1804.04235, 2018.
     """
-    where = "scale_by_param_block_rms"
-    _checks.check_non_negative("min_scale", min_scale, where=where)
-
-    def update_fn(
-        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
-    ) -> tuple[Updates, OptState]:
-        del extra_args
-        num.check_updates(updates, where=where, params=params, need_params=True)
-
-        def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
-            dtype = num.compute_dtype(g.dtype)
-            r = _rms(p)
-            scale = jnp.maximum(r, num.as_dtype(min_scale, r.dtype))
-            return (g.astype(dtype) * scale.astype(dtype)).astype(g.dtype)
-
-        return jax.tree.map(leaf, updates, params), state
-
-    return GradientTransformation(num.empty_init("scale_by_param_block_rms"), update_fn)
+    return scale_by_param_statistic(_rms, min_scale, where="scale_by_param_block_rms")
 
 
 def clip_by_block_rms(threshold: Any) -> GradientTransformation:

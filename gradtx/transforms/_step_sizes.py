@@ -40,6 +40,15 @@ def scale_by_polyak(
       ValueError: when an argument lies outside its range or ``variant`` is unknown.
       TypeError: at update time, when ``value`` is missing (as for a missing Python argument).
 
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_polyak(max_learning_rate=1.0)
+      >>> updates, state = tx.update(params, tx.init(params), params, value=jnp.asarray(2.5))
+      >>> [round(float(u), 4) for u in updates["w"]]
+      [0.5, -1.0]
+
     References:
       Loizou et al., "Stochastic Polyak Step-size for SGD: An Adaptive Learning Rate for Fast Convergence",
       https://arxiv.org/abs/2002.10542, 2021.
@@ -118,6 +127,15 @@ def scale_by_distance_over_gradients(
 
     Raises:
       ValueError: when an argument lies outside its range; at update time, when called without params.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> grads = {"w": jnp.array([0.5, -0.5])}
+      >>> tx = gradtx.scale_by_distance_over_gradients(reps_rel=1e-6)
+      >>> updates, state = tx.update(grads, tx.init(params), params)
+      >>> print(f"{float(updates['w'][0] / grads['w'][0]):.3e}")  # a first step of order reps_rel: DoG starts small
+      4.576e-06
 
     References:
       Ivgi et al., "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step Size Schedule",
