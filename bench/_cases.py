@@ -61,3 +61,16 @@ def adamw_8bit_state(lib: Any) -> Any:
 def flat_adamw(lib: Any) -> Any:
     """AdamW inside ``flatten``: the state as one buffer (measured, not in the default run)."""
     return lib.flatten(adamw(lib))
+
+
+def muon(lib: Any) -> Any:
+    """Muon on the hidden matrices, AdamW on the rest (gradtx keeps embeddings and heads on AdamW; optax does not)."""
+    return lib.contrib.muon(0.02, adam_learning_rate=LR)
+
+
+def schedule_free_adamw(lib: Any) -> Any:
+    return lib.contrib.schedule_free_adamw(LR, warmup_steps=100, weight_decay=1e-4)
+
+
+def sophia(lib: Any) -> Any:
+    return lib.contrib.sophia(LR)

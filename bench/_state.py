@@ -18,6 +18,9 @@ STATE_CASES: tuple[tuple[str, _cases.Factory, str], ...] = (
     ("sgd momentum", _cases.sgd_momentum, ""),
     ("lion", _cases.lion, ""),
     ("adafactor", _cases.adafactor, "factored 2-D leaves"),
+    ("muon", _cases.muon, "gradtx: embeddings and heads on AdamW (2 moments); optax: on Muon (1)"),
+    ("schedule-free adamw", _cases.schedule_free_adamw, "z and nu"),
+    ("sophia", _cases.sophia, "mu and the Hessian EMA"),
 )
 
 
