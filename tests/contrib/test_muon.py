@@ -323,3 +323,30 @@ def test_sharded_newton_schulz_equals_the_unsharded_run_without_a_gather(mode: s
     for name in ("tall", "wide", "layers"):
         for leaf in (got_p[name], mu[name]):
             assert {s.data.size for s in leaf.addressable_shards} == {int(np.prod(SHAPES[name])) // 8}, name
+
+
+@pytest.mark.parametrize("zero_stage", [1, 3])
+def test_zero_train_step_with_muon_equals_the_single_device_run(zero_stage: int) -> None:
+    """ZeRO-1 (state partitioned) and FSDP (params too) over 8 devices: the same params as one device."""
+    rng = np.random.default_rng(4)
+    params = {"w1": jnp.asarray(rng.normal(size=(32, 8)) * 0.3), "w2": jnp.asarray(rng.normal(size=(8, 4)) * 0.3)}
+    x, y = jnp.asarray(rng.normal(size=(16, 32))), jnp.asarray(rng.normal(size=(16, 4)))
+
+    def loss_fn(p: Any, batch: Any) -> jax.Array:
+        bx, by = batch
+        return jnp.mean((jnp.tanh(bx @ p["w1"]) @ p["w2"] - by) ** 2)
+
+    tx = muon(0.02)
+    want, state = params, tx.init(params)
+    for _ in range(3):
+        updates, state = tx.update(jax.grad(loss_fn)(want, (x, y)), state, want)
+        want = gradtx.apply_updates(want, updates)
+    mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Explicit,))
+    zero = gradtx.sharding.zero_train_step(loss_fn, tx, mesh, params, zero_stage=zero_stage)
+    p, s = zero.init(params)
+    for _ in range(3):
+        p, s, _ = zero.step(p, s, (x, y))
+    for k in params:
+        np.testing.assert_allclose(np.asarray(p[k]), np.asarray(want[k]), rtol=1e-9, atol=1e-9, err_msg=k)
+    mu = s.inner_states["muon"].inner_state[0].mu["w1"]
+    assert {sh.data.size for sh in mu.addressable_shards} == {32 * 8 // 8}
