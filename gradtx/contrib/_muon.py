@@ -201,9 +201,10 @@ def scale_by_muon(
     so the products contract the larger side. When that side is sharded (as ZeRO's ``zero_axis``
     and FSDP shard the largest dimension), each device multiplies its own block and only the small
     Gram matrix (and the norm) is all-reduced: the update is never gathered, under ``jax.jit``
-    shardings and in explicit sharding mode alike. When only the *smaller* side is sharded, the
-    Gram products gather the matrix along it: contracting that side instead would all-reduce a Gram
-    matrix larger than the update and repeat its cubic-cost square on every device.
+    shardings and in explicit sharding mode alike. When the *smaller* side is sharded, the matrix
+    is gathered along it (contracting that side instead would all-reduce a Gram matrix larger than
+    the update and repeat its cubic-cost square on every device): in explicit mode once per step,
+    then iterated and sliced back; under ``jax.jit`` shardings XLA gathers it for each product.
     ``preconditioning="spectral"`` (an SVD) gathers every matrix.
 
     Args:

@@ -3,7 +3,8 @@
 Each step ``X <- a X + (b A + c A^2) X`` with ``A = X X^T`` contracts one side of the matrix. The
 Gram matrix is the smaller side's (the fewest flops, optax's rule), so the larger side is contracted:
 when it is sharded, every device multiplies its own block and only the small Gram matrix is
-all-reduced. In explicit sharding mode the products say so (``out_sharding``), as jax requires there.
+all-reduced. In explicit sharding mode the products say so (``out_sharding``), as jax requires there,
+and a matrix sharded on its Gram side is gathered along it once per step rather than once per product.
 """
 
 from __future__ import annotations
@@ -161,7 +162,15 @@ def orthogonalize(
         transpose = spec[1] is not None and spec[2] is None  # a square matrix: contract its sharded side
     if transpose:
         y = jnp.swapaxes(y, 1, 2)
+    typed = _spec_of(y)
+    gathered = typed is not None and typed[1] is not None
+    if typed is not None and gathered:
+        # The Gram side is sharded: every product would gather the matrix along it again, so gather
+        # it along that side once (explicit mode says so), iterate, and slice the result back.
+        y = jax.sharding.reshard(y, jax.sharding.PartitionSpec(typed[0], None, typed[2]))
     y = _newton_schulz(y, coeffs.astype(y.dtype), steps, preconditioning, eps)
+    if typed is not None and gathered:
+        y = jax.sharding.reshard(y, jax.sharding.PartitionSpec(*typed))
     if transpose:
         y = jnp.swapaxes(y, 1, 2)
     y = y.reshape(moved_shape) if y.shape != moved_shape else y

@@ -350,3 +350,21 @@ def test_zero_train_step_with_muon_equals_the_single_device_run(zero_stage: int)
         np.testing.assert_allclose(np.asarray(p[k]), np.asarray(want[k]), rtol=1e-9, atol=1e-9, err_msg=k)
     mu = s.inner_states["muon"].inner_state[0].mu["w1"]
     assert {sh.data.size for sh in mu.addressable_shards} == {32 * 8 // 8}
+
+
+def test_a_matrix_sharded_on_its_smaller_side_is_gathered_once_in_explicit_mode() -> None:
+    """Contracting the smaller side would all-reduce a Gram matrix larger than the update: the matrix is
+    gathered along its sharded side once per step (not once per product), iterated, and sliced back."""
+    rng = np.random.default_rng(5)
+    params = {"w": jnp.asarray(rng.normal(size=(16, 64)))}
+    tx = scale_by_muon()
+    want, _ = tx.update(params, tx.init(params))
+    mesh = jax.make_mesh((8,), ("x",), axis_types=(AxisType.Explicit,))
+    with jax.set_mesh(mesh):
+        p = jax.device_put(params, NamedSharding(mesh, P("x", None)))
+        update = jax.jit(lambda g, s: tx.update(g, s))
+        got, _ = update(p, tx.init(p))
+        hlo = update.lower(p, tx.init(p)).compile().as_text()
+    np.testing.assert_allclose(np.asarray(got["w"]), np.asarray(want["w"]), rtol=1e-9, atol=1e-9)
+    assert got["w"].sharding.spec == P("x", None)
+    assert sum(" all-gather(" in line for line in hlo.splitlines()) == 1
