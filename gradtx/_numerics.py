@@ -9,7 +9,6 @@ back to the update's dtype and to each state leaf's stored dtype.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -17,7 +16,7 @@ import jax.numpy as jnp
 from jax.core import Tracer
 
 from gradtx import _tree
-from gradtx._base import EmptyState
+from gradtx._base import EmptyState, InitFn, Params
 
 
 def compute_dtype(dtype: Any) -> Any:
@@ -240,10 +239,10 @@ def check_init_params(params: Any, *, where: str, allow_complex: bool = True) ->
     _tree.check_float_leaves(params, "params", where=where, allow_complex=allow_complex)
 
 
-def empty_init(where: str, *, allow_complex: bool = True) -> Callable[[Any], EmptyState]:
+def empty_init(where: str, *, allow_complex: bool = True) -> InitFn:
     """The ``init`` of a stateless transform: :func:`check_init_params`, then ``EmptyState()``."""
 
-    def init_fn(params: Any) -> EmptyState:
+    def init_fn(params: Params) -> EmptyState:
         check_init_params(params, where=where, allow_complex=allow_complex)
         return EmptyState()
 

@@ -1,8 +1,8 @@
 """Every transform of ``gradtx.transforms`` checks the params at ``init`` the same way.
 
 The transforms are found by introspection of the public namespace (those defined in
-``gradtx/transforms/``), so a new one is checked as it arrives: integer params raise ``TypeError`` at ``init`` naming the path of the integer leaf, and
-floating params are accepted.
+``gradtx/transforms/``), so a new one is checked as it arrives: integer params raise
+``TypeError`` at ``init`` naming the path of the integer leaf, and floating params are accepted.
 """
 
 from __future__ import annotations
