@@ -45,9 +45,7 @@ LACKS: dict[str, dict[str, str]] = {
     "tree": {},
     "projections": {},
     "contrib": {
-        name: _CONTRIB_LATER
-        for name in dir(optax.contrib)
-        if not name.startswith("_") and name not in _CONTRIB_HAS
+        name: _CONTRIB_LATER for name in dir(optax.contrib) if not name.startswith("_") and name not in _CONTRIB_HAS
     },
 }
 

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradtx
-from tests.test_contract import shapes_dtypes
 from tests.support.trees import float_trees
+from tests.test_contract import shapes_dtypes
 
 # Decay rates in a realistic range: with b1 = 0 AdaBelief's belief (g - m)^2 is exactly 0, and
 # g / (sqrt(eps_root) + eps) ~ 1e8 g is correct arithmetic that no half-precision update can hold.
