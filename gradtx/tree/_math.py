@@ -220,8 +220,9 @@ def norm(tree: Any, ord: int | str | float | None = None, squared: bool = False)
       [5.0, 7.0, 4.0]
     """
     if ord is None or ord == 2:
-        squares = sum(jax.tree.map(_numerics.abs_sq, tree))
-        return jnp.asarray(squares if squared else jnp.sqrt(squares))
+        # gradtx's one accumulation rule (at least float32), not the leaves' own dtype.
+        squares = _numerics.tree_sum_of_squares(tree)
+        return squares if squared else jnp.sqrt(squares)
     if ord == 1:
         value = sum(jax.tree.map(jnp.abs, tree))
     elif ord in (jnp.inf, "inf", "infinity"):

@@ -71,15 +71,13 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
 def bias_correction(moment: Any, decay: Any, count: Any) -> Any:
     """Adam's bias correction: ``m / (1 - decay^count)``, divided in each leaf's own dtype.
 
-    ``decay^count`` is computed in the dtype of ``decay`` and ``count`` (in low precision it
-    would round to 1 and divide by zero), then cast to each leaf's dtype.
+    ``1 - decay^count`` is gradtx's one bias correction (computed in the widest enabled float:
+    in low precision it cancels or rounds to 0), then cast to each leaf's dtype.
 
     Examples:
       >>> import jax, jax.numpy as jnp, gradtx
       >>> round(float(gradtx.tree.bias_correction({"a": jnp.array(0.1)}, 0.9, 1)["a"]), 5)  # 0.1 / (1 - 0.9)
       1.0
     """
-    decay = jnp.asarray(decay)
-    dtype = decay.dtype if jnp.issubdtype(decay.dtype, jnp.inexact) else jnp.float32
-    correction = 1 - decay.astype(dtype) ** jnp.asarray(count).astype(dtype)
+    correction = _numerics.bias_correction(decay, count)
     return jax.tree.map(lambda m: m / correction.astype(m.dtype), moment)
