@@ -56,6 +56,11 @@ def array_shapes(*, max_dims: int = 3, max_side: int = 4, min_dims: int = 0) -> 
 
     Raises:
       ValueError: when the bounds are negative or ``min_dims > max_dims`` or ``max_side < 1``.
+
+    Examples:
+      >>> from hypothesis import find
+      >>> find(array_shapes(min_dims=2), lambda s: s[0] == 3)
+      (3, 1)
     """
     if min_dims < 0 or max_dims < min_dims or max_side < 1:
         raise ValueError(
@@ -86,6 +91,14 @@ def arrays(
 
     Raises:
       ValueError: when ``max_abs`` is not positive.
+
+    Examples:
+      >>> from hypothesis import given, settings
+      >>> @settings(max_examples=10, database=None)
+      ... @given(arrays(jnp.bfloat16, (2, 3), max_abs=1.0))
+      ... def test_bounded(x):
+      ...     assert x.dtype == jnp.bfloat16 and x.shape == (2, 3) and float(jnp.max(jnp.abs(x))) <= 1.0
+      >>> test_bounded()
     """
     if not max_abs > 0:
         raise ValueError(f"arrays: `max_abs` must be positive, got {max_abs!r}.")
@@ -176,6 +189,17 @@ def params_and_updates(
 
     Returns:
       A strategy of ``(params, updates)`` tuples.
+
+    Examples:
+      >>> import jax
+      >>> from hypothesis import given, settings
+      >>> @settings(max_examples=10, database=None, deadline=None)
+      ... @given(params_and_updates())
+      ... def test_same_structure(pair):
+      ...     params, updates = pair
+      ...     assert jax.tree.structure(params) == jax.tree.structure(updates)
+      ...     assert all(p.shape == u.shape for p, u in zip(jax.tree.leaves(params), jax.tree.leaves(updates)))
+      >>> test_same_structure()
     """
     source = trees if trees is not None else pytrees()
 
