@@ -10,6 +10,9 @@ wrapper and user-written transform:
   SM3's accumulators of a matrix) takes the param's spec with that dimension dropped;
 - a leaf with a param's shape plus one leading dimension (a stack of per-parameter buffers,
   such as L-BFGS's memory) takes the param's spec behind an unsharded leading dimension;
+- a leaf of a param's rank with some dimensions shrunk (blocked statistics, such as the
+  per-block scales of :func:`gradtx.quantized_state`) keeps the spec entries of the dimensions
+  whose size is unchanged, so each block's scale lives beside its block;
 - everything else (counters, scalars, injected hyperparameters, PRNG keys) is replicated.
 
 When several params relate to a leaf, the one whose key path shares the longest suffix with the
@@ -38,7 +41,7 @@ __all__ = ["gradient_shardings", "per_device_bytes", "state_shardings"]
 Spec = tuple[Any, ...]
 
 # How a state leaf relates to a param, in order of preference among equally good paths.
-_SAME, _DROPPED, _STACKED = 0, 1, 2
+_SAME, _DROPPED, _STACKED, _BLOCKED = 0, 1, 2, 3
 
 
 class _Param(NamedTuple):
@@ -156,6 +159,13 @@ class _Relations:
                     out.append((_DROPPED, param.spec[:d] + param.spec[d + 1 :]))
         if len(shape) == len(param.shape) + 1 and shape[1:] == param.shape:
             out.append((_STACKED, (None, *param.spec)))
+        if (
+            len(shape) == len(param.shape)
+            and shape != param.shape
+            and all(n <= m for n, m in zip(shape, param.shape, strict=True))
+        ):
+            kept = tuple(e if n == m else None for e, n, m in zip(param.spec, shape, param.shape, strict=True))
+            out.append((_BLOCKED, kept))
         return out
 
     def best(self, path: tuple[Any, ...], shape: tuple[int, ...]) -> list[Spec]:
@@ -226,6 +236,8 @@ def state_shardings(
     - a param's shape with dimension :math:`d` removed (factored statistics): the param's spec
       without entry :math:`d`;
     - a param's shape behind one extra leading dimension (stacked buffers): ``(None, *spec)``;
+    - a param's rank with some dimensions shrunk (per-block scales): the spec entries of the
+      unchanged dimensions, the shrunk ones unsharded;
     - anything else (counts, scalars, hyperparameters, keys): replicated, ``PartitionSpec()``.
 
     The param relating to a leaf is the one whose key path shares the longest suffix with the

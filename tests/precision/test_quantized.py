@@ -248,10 +248,14 @@ def test_state_shardings_place_codes_like_their_param() -> None:
     tx = gradtx.quantized_state(gradtx.adamw(1e-3), min_size=0)
     shardings = gradtx.sharding.state_shardings(tx, params, {"emb": NamedSharding(mesh, P("data"))})
     assert shardings[0].mu["emb"].codes.spec == P("data")
+    # One scale per row block, shape (1024, 1): it keeps the rows' spec, so each block's scale
+    # lives on the device that holds the block.
+    assert jax.eval_shape(tx.init, params)[0].mu["emb"].scale.shape == (1024, 1)
+    assert shardings[0].mu["emb"].scale.spec == P("data")
     zero = gradtx.sharding.state_shardings(tx, params, NamedSharding(mesh, P()), zero_axis="data")
-    # ZeRO partitions the codes (1 byte per entry); the scales (4 / block_size bytes per entry)
-    # are not related to a param by shape and stay replicated.
+    # ZeRO partitions the codes (1 byte per entry) and the scales beside them, along the rows.
     assert zero[0].nu["emb"].codes.spec == P("data")
+    assert zero[0].nu["emb"].scale.spec == P("data")
 
 
 def test_orbax_round_trip(tmp_path: Any) -> None:
