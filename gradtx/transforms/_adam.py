@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -33,28 +35,63 @@ def _check_betas(where: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) ->
     _checks.check_non_negative("eps_root", eps_root, where=where)
 
 
+class _StepScalars(NamedTuple):
+    """Adam's per-step scalars in one compute dtype (``rdt``: its real counterpart)."""
+
+    b1: jax.Array  # dtype
+    one_minus_b1: jax.Array  # dtype
+    b2: jax.Array  # rdt
+    one_minus_b2: jax.Array  # rdt
+    corr1: jax.Array  # 1 - b1**t, dtype
+    next_corr1: jax.Array  # 1 - b1**(t+1), dtype (NAdam's look-ahead)
+    corr2: jax.Array  # 1 - b2**t, rdt
+    eps: jax.Array  # rdt
+    eps_root: jax.Array  # rdt
+
+
+def _step_scalars(b1: Any, b2: Any, eps: Any, eps_root: Any, count: jax.Array) -> Callable[[Any], _StepScalars]:
+    """Adam's scalars for this step, built once per compute dtype rather than once per leaf.
+
+    Bit-identical to computing them inside each leaf's function (the same ops on the same
+    inputs), but a model with thousands of leaves traces them once: recomputing the bias
+    corrections per leaf was most of the trace time of a large tree (bench/NOTES.md).
+    """
+
+    @functools.cache
+    def for_dtype(dtype: Any) -> _StepScalars:
+        rdt = num.real_dtype(dtype)
+        return _StepScalars(
+            b1=num.as_dtype(b1, dtype),
+            one_minus_b1=num.one_minus(b1, dtype),
+            b2=num.as_dtype(b2, rdt),
+            one_minus_b2=num.one_minus(b2, rdt),
+            corr1=num.bias_correction(b1, count).astype(dtype),
+            next_corr1=num.bias_correction(b1, safe_increment(count)).astype(dtype),
+            corr2=num.bias_correction(b2, count).astype(rdt),
+            eps=num.as_dtype(eps, rdt),
+            eps_root=num.as_dtype(eps_root, rdt),
+        )
+
+    return lambda dtype: for_dtype(jnp.dtype(dtype))
+
+
 def _moments_leaf(
-    g: jax.Array, mu: jax.Array, nu: jax.Array, b1: Any, b2: Any
-) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array]:
+    g: jax.Array, mu: jax.Array, nu: jax.Array, scalars: Callable[[Any], _StepScalars]
+) -> tuple[Any, jax.Array, jax.Array, jax.Array, _StepScalars]:
     """First and (real) second moment of one leaf, in its compute dtype."""
     dtype = num.compute_dtype(g.dtype)
-    rdt = num.real_dtype(dtype)
+    s = scalars(dtype)
     gc = g.astype(dtype)
-    b1c = num.as_dtype(b1, dtype)
-    b2r = num.as_dtype(b2, rdt)
-    mu_new = b1c * mu.astype(dtype) + num.one_minus(b1, dtype) * gc
-    nu_new = b2r * num.real_part(nu.astype(dtype)) + num.one_minus(b2, rdt) * num.abs_sq(gc)
-    return dtype, rdt, gc, mu_new, nu_new
+    mu_new = s.b1 * mu.astype(dtype) + s.one_minus_b1 * gc
+    nu_new = s.b2 * num.real_part(nu.astype(dtype)) + s.one_minus_b2 * num.abs_sq(gc)
+    return dtype, gc, mu_new, nu_new, s
 
 
-def _mu_hat(gc: jax.Array, mu_new: jax.Array, b1: Any, count: jax.Array, dtype: Any, nesterov: bool) -> jax.Array:
+def _mu_hat(gc: jax.Array, mu_new: jax.Array, s: _StepScalars, nesterov: bool) -> jax.Array:
     """The bias-corrected first moment; Dozat's NAdam look-ahead when ``nesterov``."""
     if nesterov:
-        b1c = num.as_dtype(b1, dtype)
-        next_corr = num.bias_correction(b1, safe_increment(count)).astype(dtype)
-        corr = num.bias_correction(b1, count).astype(dtype)
-        return b1c * mu_new / next_corr + num.one_minus(b1, dtype) * gc / corr
-    return mu_new / num.bias_correction(b1, count).astype(dtype)
+        return s.b1 * mu_new / s.next_corr1 + s.one_minus_b1 * gc / s.corr1
+    return mu_new / s.corr1
 
 
 def _init_adam(where: str, mu_dtype: Any, nu_dtype: Any) -> Any:
@@ -131,11 +168,13 @@ def scale_by_adam(
         num.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
 
+        scalars = _step_scalars(b1, b2, eps, eps_root, count)
+
         def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-            dtype, rdt, gc, mu_new, nu_new = _moments_leaf(g, mu, nu, b1, b2)
-            mu_hat = _mu_hat(gc, mu_new, b1, count, dtype, nesterov)
-            nu_hat = nu_new / num.bias_correction(b2, count).astype(rdt)
-            denom = jnp.sqrt(nu_hat + num.as_dtype(eps_root, rdt)) + num.as_dtype(eps, rdt)
+            dtype, gc, mu_new, nu_new, s = _moments_leaf(g, mu, nu, scalars)
+            mu_hat = _mu_hat(gc, mu_new, s, nesterov)
+            nu_hat = nu_new / s.corr2
+            denom = jnp.sqrt(nu_hat + s.eps_root) + s.eps
             u = mu_hat / denom.astype(dtype)
             return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
 
@@ -287,10 +326,12 @@ def scale_by_radam(
         num.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
 
+        scalars = _step_scalars(b1, b2, eps, eps_root, count)
+
         def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-            dtype, rdt, gc, mu_new, nu_new = _moments_leaf(g, mu, nu, b1, b2)
-            mu_hat = _mu_hat(gc, mu_new, b1, count, dtype, nesterov)
-            nu_hat = nu_new / num.bias_correction(b2, count).astype(rdt)
+            dtype, gc, mu_new, nu_new, s = _moments_leaf(g, mu, nu, scalars)
+            mu_hat = _mu_hat(gc, mu_new, s, nesterov)
+            nu_hat = nu_new / s.corr2
             # The rectification terms, like the bias corrections, in the widest float.
             wide = num.default_float()
             b2w = num.as_dtype(b2, wide)
@@ -302,7 +343,7 @@ def scale_by_radam(
             # Clamp so that the discarded branch never evaluates sqrt of a negative (NaN grads).
             ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
             r = jnp.sqrt(jnp.maximum(ratio, jnp.zeros_like(ratio)))
-            denom = jnp.sqrt(nu_hat + num.as_dtype(eps_root, rdt)) + num.as_dtype(eps, rdt)
+            denom = jnp.sqrt(nu_hat + s.eps_root) + s.eps
             safe_denom = jnp.where(use_adaptive, denom, jnp.ones_like(denom))
             adaptive = r.astype(dtype) * mu_hat / safe_denom.astype(dtype)
             u = jnp.where(use_adaptive, adaptive, mu_hat)
