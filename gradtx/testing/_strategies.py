@@ -29,8 +29,8 @@ def float_dtypes(*, low_precision: bool = True, float64: bool | None = None) -> 
       A strategy of NumPy dtypes.
 
     Examples:
-      >>> from hypothesis import find
-      >>> find(float_dtypes(), lambda d: d == jnp.bfloat16)
+      >>> from hypothesis import find, settings
+      >>> find(float_dtypes(), lambda d: d == jnp.bfloat16, settings=settings(derandomize=True, database=None))
       dtype(bfloat16)
     """
     if float64 is None:
@@ -58,8 +58,8 @@ def array_shapes(*, max_dims: int = 3, max_side: int = 4, min_dims: int = 0) -> 
       ValueError: when the bounds are negative or ``min_dims > max_dims`` or ``max_side < 1``.
 
     Examples:
-      >>> from hypothesis import find
-      >>> find(array_shapes(min_dims=2), lambda s: s[0] == 3)
+      >>> from hypothesis import find, settings
+      >>> find(array_shapes(min_dims=2), lambda s: s[0] == 3, settings=settings(derandomize=True, database=None))
       (3, 1)
     """
     if min_dims < 0 or max_dims < min_dims or max_side < 1:
@@ -149,8 +149,9 @@ def pytrees(
       ValueError: when a bound is negative or ``max_children < 1``.
 
     Examples:
-      >>> from hypothesis import find
-      >>> tree = find(pytrees(), lambda t: isinstance(t, dict) and None in t.values())
+      >>> from hypothesis import find, settings
+      >>> fixed = settings(derandomize=True, database=None, max_examples=1000)
+      >>> tree = find(pytrees(), lambda t: isinstance(t, dict) and None in t.values(), settings=fixed)
       >>> None in tree.values()
       True
     """
