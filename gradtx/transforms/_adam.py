@@ -28,7 +28,8 @@ class ScaleByAdamState(NamedTuple):
     nu: Any
 
 
-def _check_betas(where: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> None:
+def check_betas(where: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> None:
+    """The Adam family's checks: ``b1``, ``b2`` in ``[0, 1)``; ``eps``, ``eps_root`` non-negative."""
     _checks.check_in_range("b1", b1, 0.0, 1.0, where=where, high_inclusive=False)
     _checks.check_in_range("b2", b2, 0.0, 1.0, where=where, high_inclusive=False)
     _checks.check_non_negative("eps", eps, where=where)
@@ -157,7 +158,7 @@ def scale_by_adam(
       Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop, 2016.
     """
     where = "scale_by_adam"
-    _check_betas(where, b1, b2, eps, eps_root)
+    check_betas(where, b1, b2, eps, eps_root)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
@@ -225,7 +226,7 @@ def scale_by_adamax(
       https://arxiv.org/abs/1412.6980, 2014.
     """
     where = "scale_by_adamax"
-    _check_betas(where, b1, b2, eps)
+    check_betas(where, b1, b2, eps)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 
@@ -312,7 +313,7 @@ def scale_by_radam(
       https://arxiv.org/abs/1908.03265, 2019.
     """
     where = "scale_by_radam"
-    _check_betas(where, b1, b2, eps, eps_root)
+    check_betas(where, b1, b2, eps, eps_root)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
     # rho_t starts at 1 and grows towards rho_inf; the rectification's root is of a negative
@@ -417,7 +418,7 @@ def scale_by_amsgrad(
       Reddi et al., "On the Convergence of Adam and Beyond", https://arxiv.org/abs/1904.09237, 2018.
     """
     where = "scale_by_amsgrad"
-    _check_betas(where, b1, b2, eps, eps_root)
+    check_betas(where, b1, b2, eps, eps_root)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
-from gradtx.transforms._adam import ScaleByAdamState
+from gradtx.transforms._adam import ScaleByAdamState, check_betas
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -19,11 +19,6 @@ class ScaleByBeliefState(NamedTuple):
     count: jax.Array
     mu: Any
     nu: Any
-
-
-def _check_betas(where: str, **betas: Any) -> None:
-    for name, value in betas.items():
-        _checks.check_in_range(name, value, 0.0, 1.0, where=where, high_inclusive=False)
 
 
 def scale_by_belief(
@@ -77,11 +72,9 @@ def scale_by_belief(
       https://arxiv.org/abs/2010.07468, 2020.
     """
     where = "scale_by_belief"
-    _check_betas(where, b1=b1, b2=b2)
+    check_betas(where, b1, b2, eps, eps_root)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
-    _checks.check_non_negative("eps", eps, where=where)
-    _checks.check_non_negative("eps_root", eps_root, where=where)
 
     def init_fn(params: Params) -> ScaleByBeliefState:
         num.check_init_params(params, where="scale_by_belief")
@@ -171,9 +164,7 @@ def scale_by_yogi(
       Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS, 2018.
     """
     where = "scale_by_yogi"
-    _check_betas(where, b1=b1, b2=b2)
-    _checks.check_non_negative("eps", eps, where=where)
-    _checks.check_non_negative("eps_root", eps_root, where=where)
+    check_betas(where, b1, b2, eps, eps_root)
     _checks.check_non_negative("initial_accumulator_value", initial_accumulator_value, where=where)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
@@ -280,10 +271,8 @@ def scale_by_adan(
       https://arxiv.org/abs/2208.06677, 2022.
     """
     where = "scale_by_adan"
-    for name, value in (("b1", b1), ("b2", b2), ("b3", b3)):
-        _checks.check_in_range(name, value, 0.0, 1.0, where=where, high_inclusive=False)
-    _checks.check_non_negative("eps", eps, where=where)
-    _checks.check_non_negative("eps_root", eps_root, where=where)
+    check_betas(where, b1, b2, eps, eps_root)
+    _checks.check_in_range("b3", b3, 0.0, 1.0, where=where, high_inclusive=False)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
 

@@ -88,11 +88,6 @@ def scale(scalar: jax.Array, x: Any) -> Any:
     return jax.tree.map(lambda a: jnp.asarray(scalar).astype(jnp.asarray(a).dtype) * a, x)
 
 
-def where(condition: jax.Array, x: Any, y: Any) -> Any:
-    """``jnp.where(condition, x, y)`` leaf by leaf for a scalar ``condition``."""
-    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), x, y)
-
-
 def cast_like(tree: Any, like: Any) -> Any:
     """``tree`` with each leaf cast to the dtype of the matching leaf of ``like``."""
     return jax.tree.map(lambda a, b: jnp.asarray(a).astype(_tree.leaf_dtype(b)), tree, like)

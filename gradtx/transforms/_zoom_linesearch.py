@@ -14,6 +14,7 @@ from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates
 from gradtx.transforms import _tree_math as tm
 from gradtx.transforms._linesearch import as_finite_error, check_bool, check_steps, linesearch_inputs
+from gradtx.tree import _math as tree_math
 
 __all__ = ["ScaleByZoomLinesearchState", "ZoomLinesearchInfo", "scale_by_zoom_linesearch"]
 
@@ -184,12 +185,12 @@ def _search_interval(line: _Line, s: _Search) -> _Search:
         capped = jnp.asarray(False)
     new, g, dec, curv = _evaluate(line, eta)
     error = jnp.maximum(dec, curv)
-    safe, safe_grad = tm.where(dec <= line.tol, (new, g), (s.safe, s.safe_grad))
+    safe, safe_grad = tree_math.where(dec <= line.tol, (new, g), (s.safe, s.safe_grad))
     # Bracketed when the new point is too high (then [prev, new]) or the slope turned
     # non-negative (then [new, prev]).
     high_is_new = (dec > 0.0) | ((new.value >= s.last.value) & (s.count > 0))
     low_is_new = (new.slope >= 0.0) & ~high_is_new
-    low, high = tm.where(low_is_new, (new, s.last), (s.last, new))
+    low, high = tree_math.where(low_is_new, (new, s.last), (s.last, new))
     found = high_is_new | low_is_new | (error <= line.tol)
     done = (error <= line.tol) | (capped & ~found)
     return _evaluated(s, new, g, dec, curv)._replace(
@@ -217,19 +218,19 @@ def _zoom(line: _Line, s: _Search) -> _Search:
     new, g, dec, curv = _evaluate(line, eta)
     error = jnp.maximum(dec, curv)
     better_safe = (dec <= line.tol) & (new.value < s.safe.value)
-    safe, safe_grad = tm.where(better_safe, (new, g), (s.safe, s.safe_grad))
+    safe, safe_grad = tree_math.where(better_safe, (new, g), (s.safe, s.safe_grad))
     done = error <= line.tol
     high_to_middle = (dec > 0.0) | (new.value >= low.value)
     high_to_low = (new.slope * (high.step - low.step) >= 0.0) & ~high_to_middle
-    new_high = tm.where(high_to_low, low, tm.where(high_to_middle, new, high))
-    new_low = tm.where(~high_to_middle, new, low)
+    new_high = tree_math.where(high_to_low, low, tree_math.where(high_to_middle, new, high))
+    new_low = tree_math.where(~high_to_middle, new, low)
     give_up = (s.count + 1 >= line.budget) | ((width <= line.precision) & (safe.step > 0.0))
     return _evaluated(s, new, g, dec, curv)._replace(
         done=done,
         failed=give_up & ~done,
         low=new_low,
         high=new_high,
-        cubic_ref=tm.where(high_to_middle | high_to_low, high, low),
+        cubic_ref=tree_math.where(high_to_middle | high_to_low, high, low),
         safe=safe,
         safe_grad=safe_grad,
     )
@@ -239,7 +240,7 @@ def _fall_back_to_safe(line: _Line, s: _Search) -> _Search:
     """Out of budget: take the best step with sufficient decrease, if any was seen (or stay put
     when the last point left the objective's domain)."""
     use_safe = (s.safe.step > 0.0) | jnp.isinf(s.decrease_error)
-    step, value, grad = tm.where(
+    step, value, grad = tree_math.where(
         use_safe, (s.safe.step, s.safe.value, s.safe_grad), (s.last.step, s.last.value, s.grad)
     )
     if line.verbose:
