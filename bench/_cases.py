@@ -63,6 +63,20 @@ def flat_adamw(lib: Any) -> Any:
     return lib.flatten(adamw(lib))
 
 
+def stacked_adamw(lib: Any) -> Any:
+    """AdamW on the leaves stacked by shape and dtype (``gradtx.stacked``); optax has no such wrapper: its AdamW."""
+    if lib.__name__ == "gradtx":
+        return lib.stacked(adamw(lib))
+    return adamw(lib)
+
+
+def stacked_clip_adamw(lib: Any) -> Any:
+    """clip + AdamW inside ``gradtx.stacked`` (exact: a global norm); optax: the same chain unstacked."""
+    if lib.__name__ == "gradtx":
+        return lib.stacked(clip_adamw(lib))
+    return clip_adamw(lib)
+
+
 def muon(lib: Any) -> Any:
     """Muon on the hidden matrices, AdamW on the rest (gradtx keeps embeddings and heads on AdamW; optax does not)."""
     return lib.contrib.muon(0.02, adam_learning_rate=LR)

@@ -57,14 +57,18 @@ TREES: dict[str, Callable[[bool], Any]] = {
 
 CASES: tuple[tuple[str, str], ...] = (
     ("2000 small leaves", "adamw"),
+    ("2000 small leaves", "stacked(adamw)"),
     ("transformer", "adamw"),
     ("transformer", "clip+adamw"),
+    ("transformer", "stacked(clip+adamw)"),
 )
 
 FACTORIES: dict[str, _cases.Factory] = {
     "adamw": _cases.adamw,
     "clip+adamw": _cases.clip_adamw,
     "flatten(adamw)": _cases.flat_adamw,
+    "stacked(adamw)": _cases.stacked_adamw,
+    "stacked(clip+adamw)": _cases.stacked_clip_adamw,
 }
 
 

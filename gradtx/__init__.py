@@ -197,6 +197,7 @@ from gradtx.wrappers import MultiSteps as MultiSteps
 from gradtx.wrappers import MultiStepsState as MultiStepsState
 from gradtx.wrappers import ShouldSkipUpdateFunction as ShouldSkipUpdateFunction
 from gradtx.wrappers import SnapshotState as SnapshotState
+from gradtx.wrappers import StackedState as StackedState
 from gradtx.wrappers import ZeroNansState as ZeroNansState
 from gradtx.wrappers import all_finite as all_finite
 from gradtx.wrappers import apply_every as apply_every
@@ -216,6 +217,7 @@ from gradtx.wrappers import selective_transform as selective_transform
 from gradtx.wrappers import skip_large_updates as skip_large_updates
 from gradtx.wrappers import skip_not_finite as skip_not_finite
 from gradtx.wrappers import snapshot as snapshot
+from gradtx.wrappers import stacked as stacked
 from gradtx.wrappers import zero_nans as zero_nans
 
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
 """Transforms of transforms: accumulation, skipping non-finite steps, conditionals, lookahead,
-averaging, freezing, flattening, monitoring.
+averaging, freezing, flattening, stacking, monitoring.
 
 Every name here is also re-exported flat as ``gradtx.<name>``.
 """
@@ -37,3 +37,5 @@ from gradtx.wrappers._monitoring import SnapshotState as SnapshotState
 from gradtx.wrappers._monitoring import measure_with_ema as measure_with_ema
 from gradtx.wrappers._monitoring import monitor as monitor
 from gradtx.wrappers._monitoring import snapshot as snapshot
+from gradtx.wrappers._stacked import StackedState as StackedState
+from gradtx.wrappers._stacked import stacked as stacked

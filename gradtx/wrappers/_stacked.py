@@ -1,0 +1,203 @@
+"""``stacked``: run a transform on leaves stacked by shape and dtype.
+
+A model with thousands of small tensors costs XLA a few kernels per tensor and per state
+buffer, and compile time grows with them (bench/NOTES.md). Stacking the leaves of equal shape
+and dtype lets the inner transform's state live in one buffer per group, so its arithmetic
+compiles to a few kernels per group; what stays per leaf is the stacking of the gradient and
+one slice of the stacked update.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
+from gradtx._tree import check_same_structure, leaf_dtype
+
+__all__ = ["StackedState", "stacked"]
+
+
+class StackedState(NamedTuple):
+    """State of :func:`stacked`.
+
+    Attributes:
+      inner_state: the inner transform's state for the stacked tree, a dict from group name
+        (such as ``"float32[16,32]"``) to the stack of that group's leaves.
+      positions: a tree like the params; each leaf is an int32 scalar, that leaf's row in its
+        group's stack. They are arrays (not Python ints) so that the compiled slices of all
+        leaves of one shape are the same kernel, compiled once.
+      group_sizes: a dict from group name to the number of leaves in the group (int32 scalars):
+        the grouping ``init`` saw, checked by every ``update``.
+    """
+
+    inner_state: Any
+    positions: Any
+    group_sizes: Any
+
+
+def _spec_name(x: Any) -> str:
+    # Leaves with different explicit shardings cannot be stacked; under Auto shardings (the
+    # usual jit) the types carry no sharding and XLA places the stacks.
+    try:
+        sharding = jax.typeof(x).sharding
+    except (TypeError, AttributeError):
+        return ""
+    spec = getattr(sharding, "spec", None)
+    mesh = getattr(sharding, "mesh", None)
+    explicit = getattr(mesh, "are_all_axes_explicit", False)
+    if spec is None or not explicit or all(s is None for s in spec):
+        return ""
+    return "@" + ",".join(str(s) for s in spec)
+
+
+def _group_name(x: Any) -> str:
+    shape = ",".join(str(d) for d in jnp.shape(x))
+    weak = "~weak" if getattr(x, "weak_type", False) else ""
+    return f"{jnp.dtype(leaf_dtype(x)).name}[{shape}]{weak}{_spec_name(x)}"
+
+
+def _groups(leaves: list[Any]) -> dict[str, list[int]]:
+    """Leaf indices by group name, in flattening order within each group."""
+    groups: dict[str, list[int]] = {}
+    for i, x in enumerate(leaves):
+        groups.setdefault(_group_name(x), []).append(i)
+    return groups
+
+
+def _stack(leaves: list[Any], groups: dict[str, list[int]]) -> dict[str, Any]:
+    stacks: dict[str, Any] = {}
+    for name, members in groups.items():
+        first = leaves[members[0]]
+        if isinstance(first, jax.ShapeDtypeStruct):
+            stacks[name] = jax.ShapeDtypeStruct((len(members), *first.shape), first.dtype)
+        else:
+            stacks[name] = jnp.stack([leaves[i] for i in members])
+    return stacks
+
+
+def _check_groups(groups: dict[str, list[int]], sizes: Any, with_paths: list[Any]) -> None:
+    if not isinstance(sizes, dict):
+        raise TypeError(
+            f"stacked: `state.group_sizes` must be a dict from group name to size; got {type(sizes).__name__}"
+        )
+    for name, members in groups.items():
+        if name not in sizes or jnp.shape(sizes[name]) != ():
+            path = jax.tree_util.keystr(with_paths[members[0]][0])
+            raise ValueError(
+                f"stacked: updates{path} is {name}, a shape and dtype that the params given to init did not have "
+                f"(groups at init: {', '.join(sorted(sizes))}); every update must have its param's shape and dtype"
+            )
+    missing = sorted(set(sizes) - set(groups))
+    if missing:
+        raise ValueError(
+            f"stacked: no update has the shape and dtype of group(s) {', '.join(missing)} of init's params"
+        )
+
+
+def _row(stack: jax.Array, position: jax.Array) -> jax.Array:
+    # A dynamic slice with a runtime row: a constant row would make every leaf's kernel
+    # different, and XLA compiles each distinct kernel on its own (~20 ms each on CPU).
+    shape = stack.shape[1:]
+    start = (position,) + (np.zeros((), position.dtype),) * len(shape)
+    return lax.reshape(lax.dynamic_slice(stack, start, (1, *shape)), shape)
+
+
+def stacked(inner: GradientTransformation) -> GradientTransformation:
+    """Runs ``inner`` on the leaves stacked by shape and dtype, then slices the results back.
+
+    The leaves of equal shape and dtype (and, in explicit sharding mode, equal sharding) form a
+    group; ``inner`` sees a dict from group name to the stack of its leaves, ``(n, *shape)``, and
+    its state holds one buffer per group instead of one per leaf:
+    ``u_i = inner(\\{k: stack_k(g)\\})_{k(i)}[r_i]`` where leaf ``i`` is row ``r_i`` of group ``k(i)``.
+
+    Why: XLA compiles a few kernels per leaf and per state buffer, so a model with thousands of
+    small tensors waits mostly for the compiler (bench/NOTES.md). Under ``stacked``, ``inner``'s
+    arithmetic compiles to a few kernels per *group*; each leaf keeps one stacking copy of its
+    gradient and one slice of the update, and those slices are one kernel per shape (the row is
+    a runtime value kept in the state). On 2,000 small leaves of 12 shapes, ``stacked(adamw)``
+    traces and compiles in well under half of ``adamw``'s time and steps faster (see the bench).
+
+    Exact (the numbers of ``inner`` on the unstacked tree) when ``inner`` acts elementwise or
+    through reductions over the whole tree: sgd, momentum, adam/adamw/nadam/amsgrad, lion,
+    rmsprop, adagrad, ... chained with ``clip_by_global_norm``. Statistics that ``inner`` takes
+    *per leaf* (the layer-wise trust ratios of lamb/lars, adafactor's factored moments, per-leaf
+    clipping, muon) would be taken per group of leaves: do not wrap those. Masks and labels
+    inside ``inner`` would see the stacked tree: apply them outside, e.g.
+    ``masked(stacked(adamw(...)), mask)``. In explicit sharding mode, leaves of one shape but
+    different shardings form separate groups and each stack is sharded like its leaves; under
+    ``Auto`` shardings (plain ``jax.jit``) the traced leaves carry no sharding, so such leaves are
+    stacked together and XLA places the stacks: fine for replicated (data-parallel) params, a
+    reshard per step for model-parallel ones. Like :func:`flatten` (one vector, all leaves), the
+    state differs from ``inner``'s on the original tree, so it is not interchangeable with it.
+
+    Args:
+      inner: the transform to run on the stacked tree.
+
+    Returns:
+      A :class:`GradientTransformation` with :class:`StackedState`. ``update`` needs the updates
+      to have the structure, shapes and dtypes of the params given to ``init`` (gradients do).
+
+    Raises:
+      ValueError: when ``updates`` (or ``params``) differ in structure from the params given to
+        ``init`` (names the path), or when their groups differ from the state's (a leaf changed
+        shape or dtype).
+      TypeError: when ``state`` is not a :class:`StackedState`.
+
+    Examples:
+      >>> import jax.numpy as jnp, gradtx
+      >>> params = {"w1": jnp.ones((2, 3)), "w2": jnp.ones((2, 3)), "b": jnp.zeros(3)}
+      >>> tx = gradtx.stacked(gradtx.adam(0.1))
+      >>> state = tx.init(params)
+      >>> sorted(state.inner_state[0].mu)  # one moment buffer per group
+      ['float32[2,3]', 'float32[3]']
+      >>> state.inner_state[0].mu["float32[2,3]"].shape
+      (2, 2, 3)
+      >>> updates, state = tx.update(params, state, params)
+      >>> updates["w2"].shape
+      (2, 3)
+    """
+    inner = as_gradient_transformation(inner, where="stacked: `inner`")
+
+    def init_fn(params: Params) -> StackedState:
+        leaves, treedef = jax.tree.flatten(params)
+        groups = _groups(leaves)
+        positions: list[Any] = [None] * len(leaves)
+        for members in groups.values():
+            for row, i in enumerate(members):
+                positions[i] = jnp.asarray(row, jnp.uint32)
+        sizes = {name: jnp.asarray(len(members), jnp.int32) for name, members in groups.items()}
+        return StackedState(inner.init(_stack(leaves, groups)), jax.tree.unflatten(treedef, positions), sizes)
+
+    def update_fn(
+        updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, StackedState]:
+        if not isinstance(state, StackedState):
+            raise TypeError(f"stacked: `state` must be the StackedState that init returned; got {type(state).__name__}")
+        check_same_structure(
+            state.positions, updates, "params given to init", "updates", where="stacked", check_shapes=False
+        )
+        leaves, treedef = jax.tree.flatten(updates)
+        positions = treedef.flatten_up_to(state.positions)
+        groups = _groups(leaves)
+        _check_groups(groups, state.group_sizes, jax.tree_util.tree_flatten_with_path(updates)[0])
+        stacked_params = None
+        if params is not None:
+            check_same_structure(updates, params, "updates", "params", where="stacked")
+            stacked_params = _stack(treedef.flatten_up_to(params), groups)
+        new_stacks, inner_state = inner.update(_stack(leaves, groups), state.inner_state, stacked_params, **extra_args)
+        # Materialise the stacked results once: otherwise XLA fuses the last elementwise steps of
+        # ``inner`` (weight decay, learning rate) into every leaf's slice, duplicating them per leaf.
+        new_stacks = lax.optimization_barrier(new_stacks)
+        out: list[Any] = [None] * len(leaves)
+        for name, members in groups.items():
+            stack = new_stacks[name]
+            for i in members:
+                out[i] = _row(stack, positions[i])
+        return jax.tree.unflatten(treedef, out), StackedState(inner_state, state.positions, state.group_sizes)
+
+    return GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,148 @@
+"""stacked: the inner transform sees one stack per (shape, dtype) group; results equal the unstacked run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gradtx
+import gradtx.testing
+
+SHAPES = ((3,), (2, 3), (4,), (1, 2, 2))
+
+
+def _tree(shape_ids: list[int], dtype: Any = jnp.float64) -> dict[str, Any]:
+    # Distinct values per leaf so that a row mix-up between leaves of one group shows.
+    return {
+        f"p{i}": (jnp.arange(np.prod(SHAPES[s]), dtype=dtype).reshape(SHAPES[s]) + 1.0) / (i + 2.0)
+        for i, s in enumerate(shape_ids)
+    }
+
+
+ELEMENTWISE_OR_GLOBAL = {
+    "sgd": lambda: gradtx.sgd(0.1),
+    "nesterov": lambda: gradtx.sgd(0.1, momentum=0.9, nesterov=True),
+    "adam": lambda: gradtx.adam(0.1),
+    "adamw": lambda: gradtx.adamw(0.05, weight_decay=0.1),
+    "lion": lambda: gradtx.lion(0.01, weight_decay=0.1),
+    "rmsprop": lambda: gradtx.rmsprop(0.01, momentum=0.5),
+    "amsgrad": lambda: gradtx.amsgrad(0.1),
+    "clip+adamw": lambda: gradtx.chain(gradtx.clip_by_global_norm(0.5), gradtx.adamw(0.05, weight_decay=0.1)),
+}
+
+
+def _grads(params: Any, step: int) -> Any:
+    return jax.tree.map(lambda x: jnp.sin(3.0 * x + step) - 0.2 * x, params)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    shape_ids=st.lists(st.integers(0, len(SHAPES) - 1), min_size=1, max_size=9),
+    name=st.sampled_from(sorted(ELEMENTWISE_OR_GLOBAL)),
+)
+def test_equals_the_unstacked_transform(shape_ids: list[int], name: str) -> None:
+    params = _tree(shape_ids)
+    plain, wrapped = ELEMENTWISE_OR_GLOBAL[name](), gradtx.stacked(ELEMENTWISE_OR_GLOBAL[name]())
+    ps, ws = plain.init(params), wrapped.init(params)
+    p_plain = p_wrapped = params
+    for step in range(3):
+        pu, ps = plain.update(_grads(p_plain, step), ps, p_plain)
+        wu, ws = wrapped.update(_grads(p_wrapped, step), ws, p_wrapped)
+        assert jax.tree.structure(wu) == jax.tree.structure(pu)
+        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
+            assert a.shape == b.shape and a.dtype == b.dtype
+            # Same arithmetic per entry; only the global norm's summation order differs.
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13, atol=1e-15)
+        p_plain, p_wrapped = gradtx.apply_updates(p_plain, pu), gradtx.apply_updates(p_wrapped, wu)
+
+
+def test_state_holds_one_buffer_per_group_and_each_leafs_row() -> None:
+    f32 = jnp.float32
+    params = {
+        "a": jnp.ones((2, 3), f32),
+        "b": [jnp.zeros(3, f32), jnp.full((2, 3), 2.0, f32)],
+        "c": jnp.ones(3, jnp.bfloat16),
+    }
+    state = gradtx.stacked(gradtx.adam(0.1)).init(params)
+    assert isinstance(state, gradtx.StackedState)
+    mu = state.inner_state[0].mu
+    assert {k: v.shape for k, v in mu.items()} == {
+        "float32[2,3]": (2, 2, 3),
+        "float32[3]": (1, 3),
+        "bfloat16[3]": (1, 3),
+    }
+    assert mu["bfloat16[3]"].dtype == jnp.bfloat16
+    rows = jax.tree.map(int, state.positions)
+    assert rows == {"a": 0, "b": [0, 1], "c": 0}
+    assert all(x.dtype == jnp.uint32 and x.shape == () for x in jax.tree.leaves(state.positions))
+    assert jax.tree.map(int, state.group_sizes) == {"float32[2,3]": 2, "float32[3]": 1, "bfloat16[3]": 1}
+
+
+def test_keeps_the_contract_of_a_gradient_transformation() -> None:
+    params = {"w": [jnp.ones((2, 3)), jnp.full((2, 3), 0.5)], "b": jnp.zeros(3), "h": jnp.ones(3, jnp.bfloat16)}
+    checked = gradtx.testing.check_transformation(gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.1)), params)
+    assert "vmap" in checked and "no_retrace" in checked
+
+
+def test_masks_outside_give_adamw_with_a_decay_mask() -> None:
+    params = {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
+    decay = {"w": [True] * 3, "b": [False] * 3}
+    wrapped = gradtx.partition(
+        {"decay": gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.5)), "plain": gradtx.stacked(gradtx.adam(0.1))},
+        jax.tree.map(lambda d: "decay" if d else "plain", decay),
+    )
+    plain = gradtx.adamw(0.1, weight_decay=0.5, mask=decay)
+    ws, ps = wrapped.init(params), plain.init(params)
+    for step in range(3):
+        g = _grads(params, step)
+        wu, ws = jax.jit(wrapped.update)(g, ws, params)
+        pu, ps = plain.update(g, ps, params)
+        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+
+
+def test_traced_step_grows_by_a_few_equations_per_leaf() -> None:
+    # The design property behind the compile-time gain (bench/NOTES.md): the inner transform's
+    # arithmetic is traced once per group, so a leaf adds only its stacking and its slice.
+    def equations(tx: Any, n: int) -> int:
+        params = {f"p{i}": jnp.full((4, 3), 1.0 + i) for i in range(n)}
+        state = tx.init(params)
+        return len(jax.make_jaxpr(tx.update)(params, state, params).jaxpr.eqns)
+
+    def per_leaf(make: Any) -> float:
+        return (equations(make(), 40) - equations(make(), 10)) / 30
+
+    assert per_leaf(lambda: gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.1))) <= 4
+    assert per_leaf(lambda: gradtx.adamw(0.1, weight_decay=0.1)) >= 10
+
+
+def test_abstract_init_and_an_empty_tree() -> None:
+    tx = gradtx.stacked(gradtx.adam(0.1))
+    leaf = jax.ShapeDtypeStruct((4, 2), jnp.float32)
+    abstract = jax.eval_shape(tx.init, {"x": leaf, "y": leaf})
+    assert abstract.inner_state[0].mu["float32[4,2]"].shape == (2, 4, 2)
+    state = tx.init({})
+    updates, _ = tx.update({}, state)
+    assert updates == {}
+
+
+def test_errors_name_the_argument_and_the_path() -> None:
+    params = {"a": jnp.ones((2, 3), jnp.float32), "b": jnp.ones(3, jnp.float32)}
+    tx = gradtx.stacked(gradtx.adam(0.1))
+    state = tx.init(params)
+    with pytest.raises(TypeError, match="stacked: `state` must be the StackedState"):
+        tx.update(params, state.inner_state)
+    with pytest.raises(ValueError, match=r"stacked: .*\['c'\]"):
+        tx.update({"a": params["a"], "c": params["b"]}, state)
+    with pytest.raises(ValueError, match=r"updates\['b'\] is bfloat16\[3\]"):
+        tx.update({"a": params["a"], "b": params["b"].astype(jnp.bfloat16)}, state)
+    with pytest.raises(ValueError, match=r"updates\['b'\] is float32\[4\]"):
+        tx.update({"a": params["a"], "b": jnp.ones(4, jnp.float32)}, state)
+    with pytest.raises(ValueError, match="stacked"):
+        tx.update(params, state, {"a": params["a"]})
