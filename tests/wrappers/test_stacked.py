@@ -146,3 +146,36 @@ def test_errors_name_the_argument_and_the_path() -> None:
         tx.update({"a": params["a"], "b": jnp.ones(4, jnp.float32)}, state)
     with pytest.raises(ValueError, match="stacked"):
         tx.update(params, state, {"a": params["a"]})
+
+
+def test_leaves_above_max_size_stay_unstacked_under_their_path() -> None:
+    f64 = jnp.float64
+    params = {
+        "big": [jnp.full((5, 4), 0.5, f64), jnp.full((5, 4), 1.5, f64)],
+        "small": [jnp.ones(3), 2.0 * jnp.ones(3)],
+    }
+    wrapped, plain = (
+        gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.2), max_size=19),
+        gradtx.adamw(0.1, weight_decay=0.2),
+    )
+    ws, ps = wrapped.init(params), plain.init(params)
+    mu = ws.inner_state[0].mu
+    assert {k: v.shape for k, v in mu.items()} == {
+        "leaf['big'][0]": (5, 4),
+        "leaf['big'][1]": (5, 4),
+        "float64[3]": (2, 3),
+    }
+    for step in range(3):
+        g = _grads(params, step)
+        wu, ws = jax.jit(wrapped.update)(g, ws, params)
+        pu, ps = plain.update(g, ps, params)
+        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13)
+    everything = gradtx.stacked(gradtx.adam(0.1), max_size=None).init(params)
+    assert sorted(everything.inner_state[0].mu) == ["float64[3]", "float64[5,4]"]
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "16"])
+def test_max_size_must_be_a_non_negative_int(bad: Any) -> None:
+    with pytest.raises(ValueError, match="stacked: `max_size` must be None or an int >= 0"):
+        gradtx.stacked(gradtx.sgd(0.1), max_size=bad)
