@@ -58,8 +58,9 @@ def _spec_name(x: Any) -> str:
 
 def _group_name(x: Any) -> str:
     shape = ",".join(str(d) for d in jnp.shape(x))
-    weak = "~weak" if getattr(x, "weak_type", False) else ""
-    return f"{jnp.dtype(leaf_dtype(x)).name}[{shape}]{weak}{_spec_name(x)}"
+    # Weak and strong leaves of one dtype stack together (the stack is strong), as apply_updates
+    # would make them strong anyway.
+    return f"{jnp.dtype(leaf_dtype(x)).name}[{shape}]{_spec_name(x)}"
 
 
 def _groups(tree: Any, leaves: list[Any], max_size: int | None) -> dict[str, list[int]]:
