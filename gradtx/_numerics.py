@@ -9,7 +9,9 @@ back to the update's dtype and to each state leaf's stored dtype.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +19,8 @@ from jax.core import Tracer
 
 from gradtx import _tree
 from gradtx._base import EmptyState, InitFn, Params
+
+_T = TypeVar("_T")
 
 
 def compute_dtype(dtype: Any) -> Any:
@@ -41,6 +45,32 @@ def real_dtype(dtype: Any) -> Any:
 def as_dtype(value: Any, dtype: Any) -> jax.Array:
     """A scalar hyperparameter (number, array or tracer) as an array of ``dtype``."""
     return jnp.asarray(value).astype(dtype)
+
+
+def cast(x: Any, dtype: Any) -> Any:
+    """``x.astype(dtype)``, or ``x`` itself when it already is a (not weakly typed) array of ``dtype``.
+
+    The result is the same either way (jax returns such an array unchanged), but ``astype``
+    costs a Python dispatch while tracing: per-leaf functions call this on every leaf.
+    """
+    if isinstance(x, jax.Array) and x.dtype == dtype and not x.weak_type:
+        return x
+    return x.astype(dtype)
+
+
+def per_dtype(build: Callable[[Any], _T]) -> Callable[[Any], _T]:
+    """``build(dtype)`` computed once per dtype: one step's scalars, shared by all its leaves.
+
+    A transform's ``update`` makes ``scalars = per_dtype(lambda dtype: ...)`` holding the
+    hyperparameters cast to ``dtype``, its bias corrections and the like, and each leaf's
+    function calls ``scalars(compute_dtype)``. The values are those the leaf would compute
+    itself (the same ops on the same inputs, so eager results are bit-identical), but a tree
+    of thousands of leaves traces them once per dtype instead of once per leaf, which was
+    most of the trace time of a large tree (bench/NOTES.md, changes 4 and 5). Make it inside
+    ``update``: the memo then lives for one step (one trace) only.
+    """
+    cached = functools.cache(build)
+    return lambda dtype: cached(jnp.dtype(dtype))
 
 
 def abs_sq(x: jax.Array) -> jax.Array:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -58,7 +57,6 @@ def _step_scalars(b1: Any, b2: Any, eps: Any, eps_root: Any, count: jax.Array) -
     corrections per leaf was most of the trace time of a large tree (bench/NOTES.md).
     """
 
-    @functools.cache
     def for_dtype(dtype: Any) -> _StepScalars:
         rdt = num.real_dtype(dtype)
         return _StepScalars(
@@ -73,7 +71,7 @@ def _step_scalars(b1: Any, b2: Any, eps: Any, eps_root: Any, count: jax.Array) -
             eps_root=num.as_dtype(eps_root, rdt),
         )
 
-    return lambda dtype: for_dtype(jnp.dtype(dtype))
+    return num.per_dtype(for_dtype)
 
 
 def _moments_leaf(
@@ -82,9 +80,9 @@ def _moments_leaf(
     """First and (real) second moment of one leaf, in its compute dtype."""
     dtype = num.compute_dtype(g.dtype)
     s = scalars(dtype)
-    gc = g.astype(dtype)
-    mu_new = s.b1 * mu.astype(dtype) + s.one_minus_b1 * gc
-    nu_new = s.b2 * num.real_part(nu.astype(dtype)) + s.one_minus_b2 * num.abs_sq(gc)
+    gc = num.cast(g, dtype)
+    mu_new = s.b1 * num.cast(mu, dtype) + s.one_minus_b1 * gc
+    nu_new = s.b2 * num.real_part(num.cast(nu, dtype)) + s.one_minus_b2 * num.abs_sq(gc)
     return dtype, gc, mu_new, nu_new, s
 
 
@@ -176,8 +174,8 @@ def scale_by_adam(
             mu_hat = _mu_hat(gc, mu_new, s, nesterov)
             nu_hat = nu_new / s.corr2
             denom = jnp.sqrt(nu_hat + s.eps_root) + s.eps
-            u = mu_hat / denom.astype(dtype)
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            u = mu_hat / num.cast(denom, dtype)
+            return num.cast(u, g.dtype), num.cast(mu_new, mu.dtype), num.cast(nu_new, nu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         new_updates, mu, nu = num.unzip(updates, out, 3)
@@ -237,20 +235,30 @@ def scale_by_adamax(
         num.check_updates(updates, where=where, state_tree=state.mu, state_name="state.mu", params=params)
         count = safe_increment(state.count)
 
+        def step_scalars(dtype: Any) -> tuple[jax.Array, ...]:
+            rdt = num.real_dtype(dtype)
+            return (
+                num.as_dtype(b1, dtype),
+                num.one_minus(b1, dtype),
+                num.as_dtype(b2, rdt),
+                num.as_dtype(eps, rdt),
+                num.bias_correction(b1, count).astype(rdt),
+                jnp.ones([], rdt),
+            )
+
+        scalars = num.per_dtype(step_scalars)
+
         def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dtype = num.compute_dtype(g.dtype)
             rdt = num.real_dtype(dtype)
-            gc = g.astype(dtype)
-            mu_new = num.as_dtype(b1, dtype) * mu.astype(dtype) + num.one_minus(b1, dtype) * gc
-            nu_new = jnp.maximum(
-                num.as_dtype(b2, rdt) * num.real_part(nu.astype(dtype)),
-                jnp.abs(gc).astype(rdt) + num.as_dtype(eps, rdt),
-            )
-            corr = num.bias_correction(b1, count).astype(rdt)
+            beta1, one_minus_b1, beta2, eps_, corr, one = scalars(dtype)
+            gc = num.cast(g, dtype)
+            mu_new = beta1 * num.cast(mu, dtype) + one_minus_b1 * gc
+            nu_new = jnp.maximum(beta2 * num.real_part(num.cast(nu, dtype)), num.cast(jnp.abs(gc), rdt) + eps_)
             # A zero infinity norm only arises with eps == 0 and an all-zero gradient history.
-            safe_nu = jnp.where(nu_new == 0, jnp.ones_like(nu_new), nu_new)
-            u = mu_new / (corr * safe_nu).astype(dtype)
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            safe_nu = jnp.where(nu_new == 0, one, nu_new)
+            u = mu_new / num.cast(corr * safe_nu, dtype)
+            return num.cast(u, g.dtype), num.cast(mu_new, mu.dtype), num.cast(nu_new, nu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         new_updates, mu, nu = num.unzip(updates, out, 3)
@@ -328,27 +336,29 @@ def scale_by_radam(
         count = safe_increment(state.count)
 
         scalars = _step_scalars(b1, b2, eps, eps_root, count)
+        # The rectification terms, like the bias corrections, in the widest float: once per step.
+        wide = num.default_float()
+        b2w = num.as_dtype(b2, wide)
+        t = count.astype(wide)
+        rho_inf = 2 / (1 - b2w) - 1
+        b2t = b2w**t
+        rho = rho_inf - 2 * t * b2t / (1 - b2t)
+        use_adaptive = rho >= num.as_dtype(threshold, wide)
+        # Clamp so that the discarded branch never evaluates sqrt of a negative (NaN grads).
+        ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
+        r_wide = jnp.sqrt(jnp.maximum(ratio, jnp.zeros_like(ratio)))
+        rectification = num.per_dtype(lambda dtype: (r_wide.astype(dtype), jnp.ones([], num.real_dtype(dtype))))
 
         def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dtype, gc, mu_new, nu_new, s = _moments_leaf(g, mu, nu, scalars)
             mu_hat = _mu_hat(gc, mu_new, s, nesterov)
             nu_hat = nu_new / s.corr2
-            # The rectification terms, like the bias corrections, in the widest float.
-            wide = num.default_float()
-            b2w = num.as_dtype(b2, wide)
-            t = count.astype(wide)
-            rho_inf = 2 / (1 - b2w) - 1
-            b2t = b2w**t
-            rho = rho_inf - 2 * t * b2t / (1 - b2t)
-            use_adaptive = rho >= num.as_dtype(threshold, wide)
-            # Clamp so that the discarded branch never evaluates sqrt of a negative (NaN grads).
-            ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
-            r = jnp.sqrt(jnp.maximum(ratio, jnp.zeros_like(ratio)))
             denom = jnp.sqrt(nu_hat + s.eps_root) + s.eps
-            safe_denom = jnp.where(use_adaptive, denom, jnp.ones_like(denom))
-            adaptive = r.astype(dtype) * mu_hat / safe_denom.astype(dtype)
+            r, one = rectification(dtype)
+            safe_denom = jnp.where(use_adaptive, denom, one)
+            adaptive = r * mu_hat / num.cast(safe_denom, dtype)
             u = jnp.where(use_adaptive, adaptive, mu_hat)
-            return u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype)
+            return num.cast(u, g.dtype), num.cast(mu_new, mu.dtype), num.cast(nu_new, nu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         new_updates, mu, nu = num.unzip(updates, out, 3)
@@ -440,19 +450,37 @@ def scale_by_amsgrad(
         bc1 = num.bias_correction(b1, count)
         bc2 = num.bias_correction(b2, count)
 
+        def step_scalars(dtype: Any) -> tuple[jax.Array, ...]:
+            return (
+                num.as_dtype(b1, dtype),
+                num.as_dtype(b2, dtype),
+                num.as_dtype(1 - b1, dtype),
+                num.as_dtype(1 - b2, dtype),
+                bc1.astype(dtype),
+                bc2.astype(dtype),
+                num.as_dtype(eps_root, dtype),
+                num.as_dtype(eps, dtype),
+            )
+
+        scalars = num.per_dtype(step_scalars)
+
         def leaf(g: jax.Array, m: jax.Array, v: jax.Array, vmax: jax.Array) -> tuple[jax.Array, ...]:
             dt = num.compute_dtype(num.wider(g.dtype, m.dtype))
-            beta1, beta2 = num.as_dtype(b1, dt), num.as_dtype(b2, dt)
-            g_ = g.astype(dt)
-            m_new = num.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
-            v_new = num.as_dtype(1 - b2, dt) * num.abs_sq(g_) + beta2 * v.astype(dt)
-            m_hat = m_new / bc1.astype(dt) if bias_correction_mu else m_new
-            v_eff = v_new / bc2.astype(v_new.dtype) if bias_correction_nu else v_new
-            vmax_new = jnp.maximum(vmax.astype(v_eff.dtype), v_eff)
-            u = m_hat / (
-                jnp.sqrt(vmax_new + num.as_dtype(eps_root, vmax_new.dtype)) + num.as_dtype(eps, vmax_new.dtype)
+            beta1, beta2, one_minus_b1, one_minus_b2, corr1, _, _, _ = scalars(dt)
+            g_ = num.cast(g, dt)
+            m_new = one_minus_b1 * g_ + beta1 * num.cast(m, dt)
+            v_new = one_minus_b2 * num.abs_sq(g_) + beta2 * num.cast(v, dt)
+            m_hat = m_new / corr1 if bias_correction_mu else m_new
+            v_eff = v_new / scalars(v_new.dtype)[5] if bias_correction_nu else v_new
+            vmax_new = jnp.maximum(num.cast(vmax, v_eff.dtype), v_eff)
+            *_, eps_root_, eps_ = scalars(vmax_new.dtype)
+            u = m_hat / (jnp.sqrt(vmax_new + eps_root_) + eps_)
+            return (
+                num.cast(u, g.dtype),
+                num.cast(m_new, m.dtype),
+                num.cast(v_new, v.dtype),
+                num.cast(vmax_new, vmax.dtype),
             )
-            return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), vmax_new.astype(vmax.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu, state.nu_max)
         u, mu, nu, nu_max = num.unzip(updates, out, 4)

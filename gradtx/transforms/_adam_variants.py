@@ -92,20 +92,33 @@ def scale_by_belief(
         bc1_next = num.bias_correction(b1, safe_increment(count))
         bc2 = num.bias_correction(b2, count)
 
+        def step_scalars(dtype: Any) -> tuple[jax.Array, ...]:
+            return (
+                num.as_dtype(b1, dtype),
+                num.as_dtype(b2, dtype),
+                num.as_dtype(1 - b1, dtype),
+                num.as_dtype(1 - b2, dtype),
+                bc1.astype(dtype),
+                bc1_next.astype(dtype),
+                bc2.astype(dtype),
+                num.as_dtype(eps_root, dtype),
+                num.as_dtype(eps, dtype),
+            )
+
+        scalars = num.per_dtype(step_scalars)
+
         def leaf(g: jax.Array, m: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dt = num.compute_dtype(g.dtype)
-            beta1, beta2 = num.as_dtype(b1, dt), num.as_dtype(b2, dt)
-            g_ = g.astype(dt)
-            m_new = num.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
-            s_new = num.as_dtype(1 - b2, dt) * num.abs_sq(g_ - m_new) + beta2 * s.astype(dt)
-            s_new = s_new + num.as_dtype(eps_root, s_new.dtype)
-            if nesterov:
-                m_hat = beta1 * (m_new / bc1_next.astype(dt)) + num.as_dtype(1 - b1, dt) * (g_ / bc1.astype(dt))
-            else:
-                m_hat = m_new / bc1.astype(dt)
-            s_hat = s_new / bc2.astype(s_new.dtype)
-            u = m_hat / (jnp.sqrt(s_hat) + num.as_dtype(eps, s_hat.dtype))
-            return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)
+            beta1, beta2, one_minus_b1, one_minus_b2, corr1, next_corr1, *_ = scalars(dt)
+            g_ = num.cast(g, dt)
+            m_new = one_minus_b1 * g_ + beta1 * num.cast(m, dt)
+            s_new = one_minus_b2 * num.abs_sq(g_ - m_new) + beta2 * num.cast(s, dt)
+            *_, corr2, eps_root_, eps_ = scalars(s_new.dtype)
+            s_new = s_new + eps_root_
+            m_hat = beta1 * (m_new / next_corr1) + one_minus_b1 * (g_ / corr1) if nesterov else m_new / corr1
+            s_hat = s_new / corr2
+            u = m_hat / (jnp.sqrt(s_hat) + eps_)
+            return num.cast(u, g.dtype), num.cast(m_new, m.dtype), num.cast(s_new, s.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         u, mu, nu = num.unzip(updates, out, 3)
@@ -184,18 +197,31 @@ def scale_by_yogi(
         bc1 = num.bias_correction(b1, count)
         bc2 = num.bias_correction(b2, count)
 
+        def step_scalars(dtype: Any) -> tuple[jax.Array, ...]:
+            return (
+                num.as_dtype(b1, dtype),
+                num.as_dtype(1 - b1, dtype),
+                num.as_dtype(1 - b2, dtype),
+                bc1.astype(dtype),
+                bc2.astype(dtype),
+                num.as_dtype(eps_root, dtype),
+                num.as_dtype(eps, dtype),
+            )
+
+        scalars = num.per_dtype(step_scalars)
+
         def leaf(g: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dt = num.compute_dtype(g.dtype)
-            beta1 = num.as_dtype(b1, dt)
-            g_ = g.astype(dt)
-            m_new = num.as_dtype(1 - b1, dt) * g_ + beta1 * m.astype(dt)
-            v_old = v.astype(dt)
+            beta1, one_minus_b1, one_minus_b2, corr1, corr2, eps_root_, eps_ = scalars(dt)
+            g_ = num.cast(g, dt)
+            m_new = one_minus_b1 * g_ + beta1 * num.cast(m, dt)
+            v_old = num.cast(v, dt)
             g2 = num.abs_sq(g_)
-            v_new = v_old - num.as_dtype(1 - b2, dt) * jnp.sign(v_old - g2) * g2
-            m_hat = m_new / bc1.astype(dt)
-            v_hat = v_new / bc2.astype(dt)
-            u = m_hat / (jnp.sqrt(v_hat + num.as_dtype(eps_root, dt)) + num.as_dtype(eps, dt))
-            return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
+            v_new = v_old - one_minus_b2 * jnp.sign(v_old - g2) * g2
+            m_hat = m_new / corr1
+            v_hat = v_new / corr2
+            u = m_hat / (jnp.sqrt(v_hat + eps_root_) + eps_)
+            return num.cast(u, g.dtype), num.cast(m_new, m.dtype), num.cast(v_new, v.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         u, mu, nu = num.unzip(updates, out, 3)
@@ -291,24 +317,40 @@ def scale_by_adan(
         t = safe_increment(state.t)
         bc1, bc2, bc3 = (num.bias_correction(b, t) for b in (b1, b2, b3))
 
+        def step_scalars(dtype: Any) -> tuple[jax.Array, ...]:
+            return (
+                num.as_dtype(b1, dtype),
+                num.as_dtype(b2, dtype),
+                num.as_dtype(b3, dtype),
+                num.as_dtype(1 - b1, dtype),
+                num.as_dtype(1 - b2, dtype),
+                num.as_dtype(1 - b3, dtype),
+                bc1.astype(dtype),
+                bc2.astype(dtype),
+                bc3.astype(dtype),
+                num.as_dtype(eps_root, dtype),
+                num.as_dtype(eps, dtype),
+                jnp.zeros([], dtype),
+            )
+
+        scalars = num.per_dtype(step_scalars)
+
         def leaf(grad: jax.Array, m: jax.Array, v: jax.Array, n: jax.Array, prev: jax.Array) -> tuple[jax.Array, ...]:
             dt = num.compute_dtype(grad.dtype)
-            beta1, beta2, beta3 = num.as_dtype(b1, dt), num.as_dtype(b2, dt), num.as_dtype(b3, dt)
-            g = grad.astype(dt)
-            diff = jnp.where(first, jnp.zeros_like(g), g - prev.astype(dt))
-            m_new = num.as_dtype(1 - b1, dt) * g + beta1 * m.astype(dt)
-            v_new = num.as_dtype(1 - b2, dt) * diff + beta2 * v.astype(dt)
-            n_new = num.as_dtype(1 - b3, dt) * num.abs_sq(g + beta2 * diff) + beta3 * n.astype(dt)
-            direction = m_new / bc1.astype(dt) + beta2 * (v_new / bc2.astype(dt))
-            denom = jnp.sqrt(n_new / bc3.astype(n_new.dtype) + num.as_dtype(eps_root, n_new.dtype)) + num.as_dtype(
-                eps, n_new.dtype
-            )
-            u = direction / denom
-            return u.astype(grad.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), n_new.astype(n.dtype)
+            beta1, beta2, beta3, one_minus_b1, one_minus_b2, one_minus_b3, corr1, corr2, *_, zero = scalars(dt)
+            g = num.cast(grad, dt)
+            diff = jnp.where(first, zero, g - num.cast(prev, dt))
+            m_new = one_minus_b1 * g + beta1 * num.cast(m, dt)
+            v_new = one_minus_b2 * diff + beta2 * num.cast(v, dt)
+            n_new = one_minus_b3 * num.abs_sq(g + beta2 * diff) + beta3 * num.cast(n, dt)
+            direction = m_new / corr1 + beta2 * (v_new / corr2)
+            *_, corr3, eps_root_, eps_, _ = scalars(n_new.dtype)
+            u = direction / (jnp.sqrt(n_new / corr3 + eps_root_) + eps_)
+            return num.cast(u, grad.dtype), num.cast(m_new, m.dtype), num.cast(v_new, v.dtype), num.cast(n_new, n.dtype)
 
         out = jax.tree.map(leaf, updates, state.m, state.v, state.n, state.g)
         u, m, v, n = num.unzip(updates, out, 4)
-        g_stored = jax.tree.map(lambda g, p: g.astype(p.dtype), updates, state.g)
+        g_stored = jax.tree.map(lambda g, p: num.cast(g, p.dtype), updates, state.g)
         return u, ScaleByAdanState(m=m, v=v, n=n, g=g_stored, t=t)
 
     return GradientTransformation(init_fn, update_fn)

@@ -47,8 +47,10 @@ def clip(max_delta: Any) -> GradientTransformation:
         del extra_args
         num.check_updates(updates, where="clip", params=params, allow_complex=False)
 
+        limit = num.per_dtype(lambda dtype: num.as_dtype(max_delta, dtype))
+
         def leaf(g: jax.Array) -> jax.Array:
-            delta = num.as_dtype(max_delta, g.dtype)
+            delta = limit(g.dtype)
             return jnp.clip(g, -delta, delta)
 
         return jax.tree.map(leaf, updates), state
@@ -187,17 +189,19 @@ def adaptive_grad_clip(
         del extra_args
         num.check_updates(updates, where=where, params=params, need_params=True)
 
+        scalars = num.per_dtype(lambda dtype: tuple(num.as_dtype(x, dtype) for x in (clipping, eps, 1e-6)))
+
         def leaf(path: Any, g: jax.Array, x: jax.Array) -> jax.Array:
             dt = num.compute_dtype(num.wider(g.dtype, x.dtype))
-            g_, x_ = g.astype(dt), x.astype(dt)
+            g_, x_ = num.cast(g, dt), num.cast(x, dt)
             name = f"updates{path_str(path)}"
             g_norm = _unitwise_norm(g_, axis, name=name)
             x_norm = _unitwise_norm(x_, axis, name=name)
-            rdt = g_norm.dtype
-            max_norm = num.as_dtype(clipping, rdt) * jnp.maximum(x_norm, num.as_dtype(eps, rdt))
-            factor = num.nan_unless_finite(max_norm / jnp.maximum(g_norm, num.as_dtype(1e-6, rdt)), g_norm)
-            clipped = g_ * factor.astype(dt)
-            return jnp.where(g_norm < max_norm, g_, clipped).astype(g.dtype)
+            coefficient, eps_, tiny = scalars(g_norm.dtype)
+            max_norm = coefficient * jnp.maximum(x_norm, eps_)
+            factor = num.nan_unless_finite(max_norm / jnp.maximum(g_norm, tiny), g_norm)
+            clipped = g_ * num.cast(factor, dt)
+            return num.cast(jnp.where(g_norm < max_norm, g_, clipped), g.dtype)
 
         return jax.tree_util.tree_map_with_path(leaf, updates, params), state
 

@@ -156,27 +156,33 @@ def scale_by_factored_rms(
         step = state.count - jnp.asarray(step_offset).astype(jnp.int32)
         beta = decay_rate_fn(step, decay_rate)
 
+        def step_scalars(rdt: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+            b = num.as_dtype(beta, rdt)
+            return b, 1 - b, num.as_dtype(epsilon, rdt)
+
+        scalars = num.per_dtype(step_scalars)
+
         def leaf(g: jax.Array, vr: jax.Array, vc: jax.Array, v: jax.Array) -> tuple[jax.Array, ...]:
             dtype = num.compute_dtype(g.dtype)
             # Complex gradients: the statistics are of |g|^2, real (stored in the param's dtype, as optax).
             rdt = num.real_dtype(dtype)
-            gc = g.astype(dtype)
-            b = num.as_dtype(beta, rdt)
-            g2 = num.abs_sq(gc).astype(rdt) + num.as_dtype(epsilon, rdt)
+            gc = num.cast(g, dtype)
+            b, one_minus_b, eps = scalars(rdt)
+            g2 = num.cast(num.abs_sq(gc), rdt) + eps
             dims = _factored_dims(g.shape, factored, min_dim_size_to_factor)
             if dims is None:
-                v_new = b * num.real_part(v).astype(rdt) + (1 - b) * g2
-                u = gc * jax.lax.rsqrt(v_new).astype(dtype)
-                return u.astype(g.dtype), vr, vc, v_new.astype(v.dtype)
+                v_new = b * num.cast(num.real_part(v), rdt) + one_minus_b * g2
+                u = gc * num.cast(jax.lax.rsqrt(v_new), dtype)
+                return num.cast(u, g.dtype), vr, vc, num.cast(v_new, v.dtype)
             d_row, d_col = dims
-            vr_new = b * num.real_part(vr).astype(rdt) + (1 - b) * jnp.mean(g2, axis=d_col)
-            vc_new = b * num.real_part(vc).astype(rdt) + (1 - b) * jnp.mean(g2, axis=d_row)
+            vr_new = b * num.cast(num.real_part(vr), rdt) + one_minus_b * jnp.mean(g2, axis=d_col)
+            vc_new = b * num.cast(num.real_part(vc), rdt) + one_minus_b * jnp.mean(g2, axis=d_row)
             # v_row lost axis d_col: the row axis moves down by one when it came after it.
             row_axis = d_row - 1 if d_row > d_col else d_row
             row_factor = jax.lax.rsqrt(vr_new / jnp.mean(vr_new, axis=row_axis, keepdims=True))
             col_factor = jax.lax.rsqrt(vc_new)
-            scale = (jnp.expand_dims(row_factor, d_col) * jnp.expand_dims(col_factor, d_row)).astype(dtype)
-            return (gc * scale).astype(g.dtype), vr_new.astype(vr.dtype), vc_new.astype(vc.dtype), v
+            scale = num.cast(jnp.expand_dims(row_factor, d_col) * jnp.expand_dims(col_factor, d_row), dtype)
+            return num.cast(gc * scale, g.dtype), num.cast(vr_new, vr.dtype), num.cast(vc_new, vc.dtype), v
 
         out = jax.tree.map(leaf, updates, state.v_row, state.v_col, state.v)
         new_updates, v_row, v_col, v = num.unzip(updates, out, 4)
@@ -259,14 +265,16 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
         del extra_args
         num.check_updates(updates, where=where, params=params)
 
+        limit = num.per_dtype(lambda dtype: num.as_dtype(threshold, dtype))
+
         def leaf(g: jax.Array) -> jax.Array:
             dtype = num.compute_dtype(g.dtype)
             r = _rms(g)
-            d = num.as_dtype(threshold, r.dtype)
+            d = limit(r.dtype)
             over = r > d
             factor = jnp.where(over, d / jnp.where(over, r, jnp.ones_like(r)), jnp.ones_like(r))
             factor = num.nan_unless_finite(factor, r)  # d / inf = 0 would silently zero the leaf
-            return (g.astype(dtype) * factor.astype(dtype)).astype(g.dtype)
+            return num.cast(num.cast(g, dtype) * num.cast(factor, dtype), g.dtype)
 
         return jax.tree.map(leaf, updates), state
 
@@ -347,11 +355,17 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
             updates, where=where, state_tree=state.nu, state_name="state.nu", params=params, allow_complex=False
         )
 
-        def leaf(g: jax.Array, acc: list[jax.Array], m: jax.Array) -> tuple[Any, ...]:
-            dt = num.compute_dtype(g.dtype)
+        def step_scalars(dt: Any) -> tuple[jax.Array, ...]:
             beta1, beta2 = num.as_dtype(b1, dt), num.as_dtype(b2, dt)
             coeff = jnp.where(beta2 != 1, num.as_dtype(1 - b2, dt), jnp.ones_like(beta2))
-            g_ = g.astype(dt)
+            return beta1, beta2, coeff, num.as_dtype(eps, dt), num.as_dtype(1 - b1, dt)
+
+        scalars = num.per_dtype(step_scalars)
+
+        def leaf(g: jax.Array, acc: list[jax.Array], m: jax.Array) -> tuple[Any, ...]:
+            dt = num.compute_dtype(g.dtype)
+            beta1, beta2, coeff, eps_, one_minus_b1 = scalars(dt)
+            g_ = num.cast(g, dt)
             if g.ndim < 2:
                 prior = acc[0].astype(dt)
             else:
@@ -361,8 +375,8 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
                 ]
                 prior = functools.reduce(jnp.minimum, expanded)
             nu = coeff * num.abs_sq(g_) + beta2 * prior
-            inv_root = jnp.where(nu > 0, jax.lax.rsqrt(nu + num.as_dtype(eps, dt)), jnp.zeros_like(nu))
-            m_new = num.as_dtype(1 - b1, dt) * (g_ * inv_root) + beta1 * m.astype(dt)
+            inv_root = jnp.where(nu > 0, jax.lax.rsqrt(nu + eps_), jnp.zeros_like(nu))
+            m_new = one_minus_b1 * (g_ * inv_root) + beta1 * num.cast(m, dt)
             if g.ndim < 2:
                 new_acc = [nu.astype(acc[0].dtype)]
             else:

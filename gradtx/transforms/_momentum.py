@@ -82,13 +82,15 @@ def scale_by_momentum(
         del extra_args
         num.check_updates(updates, where=where, state_tree=state.trace, state_name="state.trace", params=params)
 
+        decay = num.per_dtype(lambda dtype: num.as_dtype(momentum, dtype))
+
         def leaf(g: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
             dtype = num.compute_dtype(g.dtype)
-            mu = num.as_dtype(momentum, dtype)
-            gc = g.astype(dtype)
-            b_new = mu * b.astype(dtype) + gc
+            mu = decay(dtype)
+            gc = num.cast(g, dtype)
+            b_new = mu * num.cast(b, dtype) + gc
             u = gc + mu * b_new if nesterov else b_new
-            return u.astype(g.dtype), b_new.astype(b.dtype)
+            return num.cast(u, g.dtype), num.cast(b_new, b.dtype)
 
         out = jax.tree.map(leaf, updates, state.trace)
         new_updates, new_trace = num.unzip(updates, out, 2)
@@ -146,18 +148,22 @@ def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> Gradi
         num.check_updates(updates, where=where, state_tree=state.ema, state_name="state.ema", params=params)
         count = safe_increment(state.count)
 
-        def leaf(g: jax.Array, e: jax.Array) -> tuple[jax.Array, jax.Array]:
-            dtype = num.compute_dtype(g.dtype)
-            rdt = num.real_dtype(dtype)
-            beta = num.as_dtype(decay, dtype)
-            e_new = beta * e.astype(dtype) + num.one_minus(decay, dtype) * g.astype(dtype)
-            u = e_new
+        def step_scalars(dtype: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+            corr = None
             if debias:
                 # With decay == 1 the correction is 0; 0/0 would poison the update, so keep e_t.
-                corr = num.bias_correction(decay, count).astype(rdt)
-                corr = jnp.where(corr == 0, jnp.ones_like(corr), corr)
-                u = e_new / corr.astype(dtype)
-            return u.astype(g.dtype), e_new.astype(e.dtype)
+                corr = num.bias_correction(decay, count).astype(num.real_dtype(dtype))
+                corr = jnp.where(corr == 0, jnp.ones_like(corr), corr).astype(dtype)
+            return num.as_dtype(decay, dtype), num.one_minus(decay, dtype), corr
+
+        scalars = num.per_dtype(step_scalars)
+
+        def leaf(g: jax.Array, e: jax.Array) -> tuple[jax.Array, jax.Array]:
+            dtype = num.compute_dtype(g.dtype)
+            beta, one_minus_beta, corr = scalars(dtype)
+            e_new = beta * num.cast(e, dtype) + one_minus_beta * num.cast(g, dtype)
+            u = e_new / corr if corr is not None else e_new
+            return num.cast(u, g.dtype), num.cast(e_new, e.dtype)
 
         out = jax.tree.map(leaf, updates, state.ema)
         new_updates, new_ema = num.unzip(updates, out, 2)

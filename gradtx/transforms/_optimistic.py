@@ -76,14 +76,17 @@ def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0) -> GradientT
             params=params,
         )
 
+        scalars = num.per_dtype(lambda dtype: (num.as_dtype(alpha + beta, dtype), num.as_dtype(beta, dtype)))
+
         def leaf(g: jax.Array, prev: jax.Array) -> jax.Array:
             dt = num.compute_dtype(g.dtype)
-            g_ = g.astype(dt)
-            prev_ = jnp.where(state.is_initial_step, g_, prev.astype(dt))
-            return (num.as_dtype(alpha + beta, dt) * g_ - num.as_dtype(beta, dt) * prev_).astype(g.dtype)
+            current, previous_weight = scalars(dt)
+            g_ = num.cast(g, dt)
+            prev_ = jnp.where(state.is_initial_step, g_, num.cast(prev, dt))
+            return num.cast(current * g_ - previous_weight * prev_, g.dtype)
 
         new_updates = jax.tree.map(leaf, updates, state.previous_gradient)
-        previous = jax.tree.map(lambda g, p: g.astype(p.dtype), updates, state.previous_gradient)
+        previous = jax.tree.map(lambda g, p: num.cast(g, p.dtype), updates, state.previous_gradient)
         return new_updates, ScaleByOptimisticGradientState(is_initial_step=jnp.array(False), previous_gradient=previous)
 
     return GradientTransformation(init_fn, update_fn)

@@ -46,10 +46,20 @@ class ScaleByAdagradState(NamedTuple):
     sum_of_squares: Any
 
 
-def _inv_root(x: jax.Array, eps: Any, eps_in_sqrt: bool) -> jax.Array:
-    """``1/sqrt(x + eps)`` or ``1/(sqrt(x) + eps)`` for a real non-negative ``x``."""
-    e = num.as_dtype(eps, x.dtype)
-    return jax.lax.rsqrt(x + e) if eps_in_sqrt else 1 / (jnp.sqrt(x) + e)
+class _RmsScalars(NamedTuple):
+    """:func:`scale_by_rms`'s per-step scalars in one compute dtype (``rdt``: its real counterpart)."""
+
+    rho: jax.Array  # rdt
+    one_minus_rho: jax.Array  # rdt
+    corr: jax.Array | None  # 1 - rho**t (bias_correction=True), rdt
+    rho_c: jax.Array  # dtype: the centered mean's
+    one_minus_rho_c: jax.Array  # dtype
+    corr_c: jax.Array | None  # dtype
+
+
+def _inv_root(x: jax.Array, eps: jax.Array, eps_in_sqrt: bool) -> jax.Array:
+    """``1/sqrt(x + eps)`` or ``1/(sqrt(x) + eps)`` for a real non-negative ``x`` (``eps`` in ``x``'s dtype)."""
+    return jax.lax.rsqrt(x + eps) if eps_in_sqrt else 1 / (jnp.sqrt(x) + eps)
 
 
 def scale_by_rms(
@@ -132,23 +142,36 @@ def scale_by_rms(
         count = safe_increment(state.count) if bias_correction else None
         mu_tree = state.mu if centered else state.nu  # a placeholder tree when not centered
 
+        def step_scalars(dtype: Any) -> _RmsScalars:
+            rdt = num.real_dtype(dtype)
+            rho = num.as_dtype(decay, rdt)
+            corr = num.bias_correction(decay, count).astype(rdt) if count is not None else None
+            if not centered:  # the centered mean's fields are unused placeholders
+                return _RmsScalars(rho, num.one_minus(decay, rdt), corr, rho, rho, corr)
+            corr_c = corr.astype(dtype) if corr is not None else None
+            return _RmsScalars(
+                rho, num.one_minus(decay, rdt), corr, rho.astype(dtype), num.one_minus(decay, dtype), corr_c
+            )
+
+        scalars = num.per_dtype(step_scalars)
+        epsilon = num.per_dtype(lambda dtype: num.as_dtype(eps, dtype))
+        zero = num.per_dtype(lambda dtype: jnp.zeros([], dtype))
+
         def leaf(g: jax.Array, mu: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             dtype = num.compute_dtype(g.dtype)
-            rdt = num.real_dtype(dtype)
-            gc = g.astype(dtype)
-            rho = num.as_dtype(decay, rdt)
-            nu_new = rho * num.real_part(nu.astype(dtype)) + num.one_minus(decay, rdt) * num.abs_sq(gc)
-            corr = num.bias_correction(decay, count).astype(rdt) if count is not None else None
-            nu_hat = nu_new / corr if corr is not None else nu_new
+            s = scalars(dtype)
+            gc = num.cast(g, dtype)
+            nu_new = s.rho * num.real_part(num.cast(nu, dtype)) + s.one_minus_rho * num.abs_sq(gc)
+            nu_hat = nu_new / s.corr if s.corr is not None else nu_new
             mu_new = mu
             if centered:
-                mu_new = rho.astype(dtype) * mu.astype(dtype) + num.one_minus(decay, dtype) * gc
-                mu_hat = mu_new / corr.astype(dtype) if corr is not None else mu_new
+                mu_new = s.rho_c * num.cast(mu, dtype) + s.one_minus_rho_c * gc
+                mu_hat = mu_new / s.corr_c if s.corr_c is not None else mu_new
                 # Rounding can make the variance slightly negative; clamp it at zero.
-                nu_hat = jnp.maximum(nu_hat - num.abs_sq(mu_hat), jnp.zeros_like(nu_hat))
-                mu_new = mu_new.astype(mu.dtype)
-            u = gc * _inv_root(nu_hat, eps, eps_in_sqrt).astype(dtype)
-            return u.astype(g.dtype), mu_new, nu_new.astype(nu.dtype)
+                nu_hat = jnp.maximum(nu_hat - num.abs_sq(mu_hat), zero(nu_hat.dtype))
+                mu_new = num.cast(mu_new, mu.dtype)
+            u = gc * num.cast(_inv_root(nu_hat, epsilon(nu_hat.dtype), eps_in_sqrt), dtype)
+            return num.cast(u, g.dtype), mu_new, num.cast(nu_new, nu.dtype)
 
         out = jax.tree.map(leaf, updates, mu_tree, state.nu)
         new_updates, mu, nu = num.unzip(updates, out, 3)
@@ -218,14 +241,17 @@ def scale_by_adagrad(
             updates, where=where, state_tree=state.sum_of_squares, state_name="state.sum_of_squares", params=params
         )
 
+        scalars = num.per_dtype(lambda dtype: (num.as_dtype(eps, dtype), jnp.zeros([], dtype), jnp.ones([], dtype)))
+
         def leaf(g: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array]:
             dtype = num.compute_dtype(g.dtype)
-            gc = g.astype(dtype)
-            s_new = num.real_part(s.astype(dtype)) + num.abs_sq(gc)
-            positive = s_new > 0
-            safe = jnp.where(positive, s_new, jnp.ones_like(s_new))
-            scaling = jnp.where(positive, _inv_root(safe, eps, eps_in_sqrt), jnp.zeros_like(s_new))
-            return (gc * scaling.astype(dtype)).astype(g.dtype), s_new.astype(s.dtype)
+            gc = num.cast(g, dtype)
+            s_new = num.real_part(num.cast(s, dtype)) + num.abs_sq(gc)
+            eps_, zero, one = scalars(s_new.dtype)
+            positive = s_new > zero
+            safe = jnp.where(positive, s_new, one)
+            scaling = jnp.where(positive, _inv_root(safe, eps_, eps_in_sqrt), zero)
+            return num.cast(gc * num.cast(scaling, dtype), g.dtype), num.cast(s_new, s.dtype)
 
         out = jax.tree.map(leaf, updates, state.sum_of_squares)
         new_updates, sums = num.unzip(updates, out, 2)
@@ -286,14 +312,18 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
         del extra_args
         num.check_updates(updates, where=where, state_tree=state.e_g, state_name="state.e_g", params=params)
 
+        scalars = num.per_dtype(
+            lambda dtype: (num.as_dtype(rho, dtype), num.as_dtype(eps, dtype), num.as_dtype(1 - rho, dtype))
+        )
+
         def leaf(g: jax.Array, e_g: jax.Array, e_x: jax.Array) -> tuple[jax.Array, ...]:
             dt = num.compute_dtype(g.dtype)
-            r, e = num.as_dtype(rho, dt), num.as_dtype(eps, dt)
-            g_ = g.astype(dt)
-            e_g_new = num.as_dtype(1 - rho, dt) * num.abs_sq(g_) + r * e_g.astype(dt)
-            u = jnp.sqrt(e_x.astype(dt) + e) / jnp.sqrt(e_g_new + e) * g_
-            e_x_new = num.as_dtype(1 - rho, dt) * num.abs_sq(u) + r * e_x.astype(dt)
-            return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
+            r, e, one_minus_r = scalars(dt)
+            g_ = num.cast(g, dt)
+            e_g_new = one_minus_r * num.abs_sq(g_) + r * num.cast(e_g, dt)
+            u = jnp.sqrt(num.cast(e_x, dt) + e) / jnp.sqrt(e_g_new + e) * g_
+            e_x_new = one_minus_r * num.abs_sq(u) + r * num.cast(e_x, dt)
+            return num.cast(u, g.dtype), num.cast(e_g_new, e_g.dtype), num.cast(e_x_new, e_x.dtype)
 
         out = jax.tree.map(leaf, updates, state.e_g, state.e_x)
         u, e_g, e_x = num.unzip(updates, out, 3)

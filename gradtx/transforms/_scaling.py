@@ -29,9 +29,15 @@ class ScaleByScheduleState(NamedTuple):
     count: jax.Array
 
 
-def _scale_leaf(g: jax.Array, factor: Any) -> jax.Array:
-    dtype = num.compute_dtype(g.dtype)
-    return (g.astype(dtype) * num.as_dtype(factor, dtype)).astype(g.dtype)
+def _scale_tree(updates: Updates, factor: Any) -> Updates:
+    """Every leaf times ``factor``, in its compute dtype (``factor`` cast once per dtype)."""
+    cast_factor = num.per_dtype(lambda dtype: num.as_dtype(factor, dtype))
+
+    def leaf(g: jax.Array) -> jax.Array:
+        dtype = num.compute_dtype(g.dtype)
+        return num.cast(num.cast(g, dtype) * cast_factor(dtype), g.dtype)
+
+    return jax.tree.map(leaf, updates)
 
 
 def scale(step_size: Any) -> GradientTransformation:
@@ -64,7 +70,7 @@ def scale(step_size: Any) -> GradientTransformation:
     ) -> tuple[Updates, OptState]:
         del extra_args
         num.check_updates(updates, where="scale", params=params)
-        return jax.tree.map(lambda g: _scale_leaf(g, step_size), updates), state
+        return _scale_tree(updates, step_size), state
 
     return GradientTransformation(num.empty_init("scale"), update_fn)
 
@@ -111,7 +117,7 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
         step_size = _checks.evaluate_scalar_or_schedule(
             step_size_fn, state.count, name="step_size_fn", where="scale_by_schedule"
         )
-        updates = jax.tree.map(lambda g: _scale_leaf(g, step_size), updates)
+        updates = _scale_tree(updates, step_size)
         return updates, ScaleByScheduleState(count=safe_increment(state.count))
 
     return GradientTransformation(init_fn, update_fn)

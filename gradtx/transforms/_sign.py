@@ -125,19 +125,25 @@ def scale_by_lion(
             updates, where=where, state_tree=state.mu, state_name="state.mu", params=params, allow_complex=False
         )
 
+        def step_scalars(dtype: Any) -> tuple[jax.Array, ...]:
+            beta1, beta2 = num.as_dtype(b1, dtype), num.as_dtype(b2, dtype)
+            return beta1, 1 - beta1, beta2, 1 - beta2, num.as_dtype(smooth_beta, dtype)
+
+        scalars = num.per_dtype(step_scalars)
+
         def leaf(g: jax.Array, mu: jax.Array) -> tuple[jax.Array, jax.Array]:
             dtype = num.compute_dtype(g.dtype)
-            gc, mc = g.astype(dtype), mu.astype(dtype)
-            beta1, beta2 = num.as_dtype(b1, dtype), num.as_dtype(b2, dtype)
-            c = beta1 * mc + (1 - beta1) * gc
+            beta1, one_minus_b1, beta2, one_minus_b2, sharpness = scalars(dtype)
+            gc, mc = num.cast(g, dtype), num.cast(mu, dtype)
+            c = beta1 * mc + one_minus_b1 * gc
             if mode == "hard":
                 u = jnp.sign(c)
             elif mode == "smooth":
-                u = jnp.tanh(num.as_dtype(smooth_beta, dtype) * c)
+                u = jnp.tanh(sharpness * c)
             else:
                 u = jnp.where(jnp.abs(c) < 1, c, jnp.sign(c))
-            mu_new = beta2 * mc + (1 - beta2) * gc
-            return u.astype(g.dtype), mu_new.astype(mu.dtype)
+            mu_new = beta2 * mc + one_minus_b2 * gc
+            return num.cast(u, g.dtype), num.cast(mu_new, mu.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu)
         new_updates, mu = num.unzip(updates, out, 2)
@@ -226,19 +232,22 @@ def scale_by_rprop(
             allow_complex=False,
         )
 
+        scalars = num.per_dtype(
+            lambda dtype: (
+                *(num.as_dtype(x, dtype) for x in (eta_plus, eta_minus, min_step_size, max_step_size)),
+                jnp.zeros([], dtype),
+            )
+        )
+
         def leaf(g: jax.Array, size: jax.Array, prev: jax.Array) -> tuple[jax.Array, ...]:
             dt = num.compute_dtype(g.dtype)
-            g_, size_, prev_ = g.astype(dt), size.astype(dt), prev.astype(dt)
+            plus, minus, low, high, zero = scalars(dt)
+            g_, size_, prev_ = num.cast(g, dt), num.cast(size, dt), num.cast(prev, dt)
             s = g_ * prev_
-            grown = jnp.clip(
-                size_ * jnp.where(s > 0, num.as_dtype(eta_plus, dt), num.as_dtype(eta_minus, dt)),
-                num.as_dtype(min_step_size, dt),
-                num.as_dtype(max_step_size, dt),
-            )
+            grown = jnp.clip(size_ * jnp.where(s > 0, plus, minus), low, high)
             new_size = jnp.where(s == 0, size_, grown)
-            zeros = jnp.zeros_like(g_)
-            new_prev = jnp.where(s < 0, zeros, new_size * jnp.sign(g_))
-            return new_prev.astype(g.dtype), new_size.astype(size.dtype), new_prev.astype(prev.dtype)
+            new_prev = jnp.where(s < 0, zero, new_size * jnp.sign(g_))
+            return num.cast(new_prev, g.dtype), num.cast(new_size, size.dtype), num.cast(new_prev, prev.dtype)
 
         out = jax.tree.map(leaf, updates, state.step_sizes, state.prev_updates)
         u, sizes, prevs = num.unzip(updates, out, 3)

@@ -71,18 +71,20 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
         del extra_args
         num.check_updates(updates, where=where, params=params, need_params=True)
 
+        scalars = num.per_dtype(lambda dtype: tuple(num.as_dtype(x, dtype) for x in (min_norm, eps, trust_coefficient)))
+
         def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
             dtype = num.compute_dtype(g.dtype)
             p_norm, g_norm = num.l2_norm(p), num.l2_norm(g)
             rdt = g_norm.dtype
-            floor = num.as_dtype(min_norm, rdt)
-            p_norm = jnp.maximum(p_norm.astype(rdt), floor)
+            floor, eps_, coefficient = scalars(rdt)
+            p_norm = jnp.maximum(num.cast(p_norm, rdt), floor)
             g_norm = jnp.maximum(g_norm, floor)
             zero = (p_norm == 0) | (g_norm == 0)
-            denom = jnp.where(zero, jnp.ones_like(g_norm), g_norm + num.as_dtype(eps, rdt))
-            ratio = jnp.where(zero, jnp.ones_like(g_norm), num.as_dtype(trust_coefficient, rdt) * p_norm / denom)
+            denom = jnp.where(zero, jnp.ones_like(g_norm), g_norm + eps_)
+            ratio = jnp.where(zero, jnp.ones_like(g_norm), coefficient * p_norm / denom)
             ratio = num.nan_unless_finite(ratio, g_norm)
-            return (g.astype(dtype) * ratio.astype(dtype)).astype(g.dtype)
+            return num.cast(num.cast(g, dtype) * num.cast(ratio, dtype), g.dtype)
 
         return jax.tree.map(leaf, updates, params), state
 
@@ -169,20 +171,25 @@ def scale_by_novograd(
         count = safe_increment(state.count)
         first = count == 1
 
+        scalars = num.per_dtype(
+            lambda dtype: tuple(num.as_dtype(x, dtype) for x in (b1, b2, 1 - b2, eps_root, eps, weight_decay))
+        )
+
         def leaf(g: jax.Array, p: jax.Array, m: jax.Array, v: jax.Array) -> tuple[jax.Array, ...]:
             dt = num.compute_dtype(num.wider(g.dtype, m.dtype))
             vt = num.compute_dtype(v.dtype)
-            g_ = g.astype(dt)
-            sq_norm = num.sum_of_squares(g_).astype(vt)
-            beta2 = num.as_dtype(b2, vt)
-            v_new = jnp.where(first, sq_norm, num.as_dtype(1 - b2, vt) * sq_norm + beta2 * v.astype(vt))
-            denom = (jnp.sqrt(v_new + num.as_dtype(eps_root, vt)) + num.as_dtype(eps, vt)).astype(dt)
+            _, beta2, one_minus_b2, eps_root_, eps_, _ = scalars(vt)
+            beta1, *_, decay = scalars(dt)
+            g_ = num.cast(g, dt)
+            sq_norm = num.cast(num.sum_of_squares(g_), vt)
+            v_new = jnp.where(first, sq_norm, one_minus_b2 * sq_norm + beta2 * num.cast(v, vt))
+            denom = num.cast(jnp.sqrt(v_new + eps_root_) + eps_, dt)
             # A per-leaf nu of inf (from an infinite gradient) would zero the leaf's g / denom.
             denom = num.nan_unless_finite(denom, v_new)
-            d = g_ / denom + num.as_dtype(weight_decay, dt) * p.astype(dt)
-            m_new = jnp.where(first, d, num.as_dtype(b1, dt) * m.astype(dt) + d)
-            m_stored = m_new.astype(m.dtype)
-            return m_stored.astype(g.dtype), m_stored, v_new.astype(v.dtype)
+            d = g_ / denom + decay * num.cast(p, dt)
+            m_new = jnp.where(first, d, beta1 * num.cast(m, dt) + d)
+            m_stored = num.cast(m_new, m.dtype)
+            return num.cast(m_stored, g.dtype), m_stored, num.cast(v_new, v.dtype)
 
         out = jax.tree.map(leaf, updates, params, state.mu, state.nu)
         u, mu, nu = num.unzip(updates, out, 3)

@@ -92,9 +92,11 @@ def add_scaled_params(coefficient: ScalarOrSchedule, *, name: str, where: str) -
         else:
             value, new_state = coefficient, state
 
+        factor = num.per_dtype(lambda dtype: num.as_dtype(value, dtype))
+
         def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
             dtype = num.compute_dtype(g.dtype)
-            return (g.astype(dtype) + num.as_dtype(value, dtype) * p.astype(dtype)).astype(g.dtype)
+            return num.cast(num.cast(g, dtype) + factor(dtype) * num.cast(p, dtype), g.dtype)
 
         return jax.tree.map(leaf, updates, params), new_state
 
