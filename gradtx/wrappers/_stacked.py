@@ -18,6 +18,7 @@ import numpy as np
 from jax import lax
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
+from gradtx._checks import check_int
 from gradtx._tree import check_same_structure, leaf_dtype
 
 __all__ = ["StackedState", "stacked"]
@@ -173,7 +174,7 @@ def stacked(inner: GradientTransformation, *, max_size: int | None = 2**14) -> G
         ``init`` (names the path), or when their groups differ from the state's (a leaf changed
         shape or dtype).
       TypeError: when ``state`` is not a :class:`StackedState`.
-      ValueError: when ``max_size`` is not ``None`` or an int >= 0.
+      TypeError, ValueError: when ``max_size`` is not ``None`` or an int >= 0.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -189,8 +190,8 @@ def stacked(inner: GradientTransformation, *, max_size: int | None = 2**14) -> G
       (2, 3)
     """
     inner = as_gradient_transformation(inner, where="stacked: `inner`")
-    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0):
-        raise ValueError(f"stacked: `max_size` must be None or an int >= 0; got {max_size!r}")
+    if max_size is not None:
+        check_int("max_size", max_size, where="stacked", low=0)
 
     def init_fn(params: Params) -> StackedState:
         leaves, treedef = jax.tree.flatten(params)
