@@ -42,7 +42,7 @@ class StackedState(NamedTuple):
     group_sizes: Any
 
 
-def _spec_name(x: Any) -> str:
+def _spec_key(x: Any) -> str:
     # Leaves with different explicit shardings cannot be stacked; under Auto shardings (the
     # usual jit) the types carry no sharding and XLA places the stacks.
     try:
@@ -54,31 +54,35 @@ def _spec_name(x: Any) -> str:
     explicit = getattr(mesh, "are_all_axes_explicit", False)
     if spec is None or not explicit or all(s is None for s in spec):
         return ""
-    return "@" + ",".join(str(s) for s in spec)
-
-
-def _group_name(x: Any) -> str:
-    shape = ",".join(str(d) for d in jnp.shape(x))
-    # Weak and strong leaves of one dtype stack together (the stack is strong), as apply_updates
-    # would make them strong anyway.
-    return f"{jnp.dtype(leaf_dtype(x)).name}[{shape}]{_spec_name(x)}"
+    return ",".join(str(s) for s in spec)
 
 
 def _groups(tree: Any, leaves: list[Any], max_size: int | None) -> dict[str, list[int]]:
     """Leaf indices by group name, in flattening order within each group.
 
+    A group is ``dtype[shape]``; leaves of that shape and dtype with different explicit
+    shardings are further groups ``dtype[shape]#1``, ``#2``, ... in order of first appearance.
+    The names do not spell the sharding, so a state's structure is the same whether or not the
+    context that builds it sees shardings (``jax.eval_shape`` on an Auto mesh does not).
     A leaf of more than ``max_size`` entries is a group of its own, named by its path, and is
     passed to the inner transform as it is (no stacking copy).
     """
-    groups: dict[str, list[int]] = {}
+    keyed: dict[tuple[str, str], list[int]] = {}
     paths: list[Any] | None = None
     for i, x in enumerate(leaves):
         if max_size is not None and math.prod(jnp.shape(x)) > max_size:
             if paths is None:
                 paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-            groups["leaf" + jax.tree_util.keystr(paths[i])] = [i]
+            keyed[("leaf" + jax.tree_util.keystr(paths[i]), "")] = [i]
         else:
-            groups.setdefault(_group_name(x), []).append(i)
+            shape = ",".join(str(d) for d in jnp.shape(x))
+            keyed.setdefault((f"{jnp.dtype(leaf_dtype(x)).name}[{shape}]", _spec_key(x)), []).append(i)
+    groups: dict[str, list[int]] = {}
+    variants: dict[str, int] = {}
+    for (base, _), members in keyed.items():
+        k = variants.get(base, 0)
+        variants[base] = k + 1
+        groups[base if k == 0 else f"{base}#{k}"] = members
     return groups
 
 
@@ -113,6 +117,11 @@ def _check_groups(groups: dict[str, list[int]], sizes: Any, updates: Any) -> Non
                 f"(groups at init: {', '.join(sorted(sizes))}); every update must have its param's shape and dtype"
             )
     missing = sorted(set(sizes) - set(groups))
+    if any("#" in name for name in missing):
+        raise ValueError(
+            f"stacked: init grouped leaves of one shape apart by their explicit shardings ({', '.join(missing)}), "
+            "but the updates carry no sharding (an Auto mesh or `auto_axes`): call update in explicit mode too"
+        )
     if missing:
         raise ValueError(
             f"stacked: no update has the shape and dtype of group(s) {', '.join(missing)} of init's params"
@@ -151,10 +160,11 @@ def stacked(inner: GradientTransformation, *, max_size: int | None = 2**14) -> G
     clipping, muon) would be taken per group of leaves: do not wrap those. Masks and labels
     inside ``inner`` would see the stacked tree: apply them outside, e.g.
     ``masked(stacked(adamw(...)), mask)``. In explicit sharding mode, leaves of one shape but
-    different shardings form separate groups and each stack is sharded like its leaves; under
-    ``Auto`` shardings (plain ``jax.jit``) the traced leaves carry no sharding, so such leaves are
-    stacked together and XLA places the stacks: fine for replicated (data-parallel) params, a
-    reshard per step for model-parallel ones. Like :func:`flatten` (one vector, all leaves), the
+    different shardings form separate groups (``float32[8,4]``, ``float32[8,4]#1``) and each stack
+    is sharded like its leaves; :func:`gradtx.sharding.zero_train_step` partitions the stacks
+    like any stacked buffer. Under ``Auto`` shardings (plain ``jax.jit``) the traced leaves carry
+    no sharding, so such leaves are stacked together and XLA places the stacks: fine for
+    replicated (data-parallel) params, a reshard per step for model-parallel ones. Like :func:`flatten` (one vector, all leaves), the
     state differs from ``inner``'s on the original tree, so it is not interchangeable with it.
 
     Args:

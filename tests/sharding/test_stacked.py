@@ -37,10 +37,11 @@ def test_stacked_adamw_on_a_mesh_equals_adamw(mode: str) -> None:
         ws, ps = wrapped.init(params), plain.init(params)
         mu = ws.inner_state[0].mu
         if mode == "explicit":
-            # Same shape, different shardings: two groups of (8, 4).
-            assert sorted(mu) == ["float32[4]", "float32[8,4]@None,model", "float32[8,4]@data,None"]
-            assert mu["float32[8,4]@data,None"].shape == (2, 8, 4)
-            rows, cols = mu["float32[8,4]@data,None"], mu["float32[8,4]@None,model"]
+            # Same shape, different shardings: two groups of (8, 4), numbered in flattening order
+            # (c0 comes first).
+            assert sorted(mu) == ["float32[4]", "float32[8,4]", "float32[8,4]#1"]
+            rows, cols = mu["float32[8,4]#1"], mu["float32[8,4]"]
+            assert rows.shape == (2, 8, 4) and cols.shape == (1, 8, 4)
             assert rows.sharding.is_equivalent_to(NamedSharding(mesh, P(None, "data", None)), 3)
             assert cols.sharding.is_equivalent_to(NamedSharding(mesh, P(None, None, "model")), 3)
         else:
@@ -56,3 +57,39 @@ def test_stacked_adamw_on_a_mesh_equals_adamw(mode: str) -> None:
                     assert wu[k].sharding.is_equivalent_to(params[k].sharding, wu[k].ndim), k
                 np.testing.assert_allclose(np.asarray(wu[k]), np.asarray(pu[k]), rtol=1e-6, atol=1e-7)
             params = gradtx.apply_updates(params, wu)
+
+
+def test_update_without_shardings_after_an_explicit_split_says_so() -> None:
+    mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Explicit, AxisType.Explicit))
+    tx = gradtx.stacked(gradtx.sgd(0.1, momentum=0.9))
+    with jax.set_mesh(mesh):
+        state = tx.init(_params(mesh))
+    unsharded = {k: jnp.ones(SHAPES[k], jnp.float32) for k in SHAPES}
+    with pytest.raises(ValueError, match=r"apart by their explicit shardings \(float32\[8,4\]#1\)"):
+        tx.update(unsharded, state)
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_zero_train_step_with_stacked_equals_plain(stage: int) -> None:
+    mesh = jax.make_mesh((8,), ("data",))
+    params = {f"w{i}": jnp.full((16, 8), 0.1 * (i + 1), jnp.float32) for i in range(4)}
+    params["b"] = jnp.zeros(8, jnp.float32)
+
+    def loss_fn(p: dict[str, jax.Array], batch: jax.Array) -> jax.Array:
+        h = batch
+        for i in range(4):
+            h = jnp.tanh(h @ p[f"w{i}"][:8] + p["b"])
+        return jnp.mean(h**2)
+
+    batch = jnp.arange(128, dtype=jnp.float32).reshape(16, 8) / 128
+    results = []
+    for tx in (gradtx.adamw(0.1, weight_decay=0.1), gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.1))):
+        zero = gradtx.sharding.zero_train_step(loss_fn, tx, mesh, params, zero_stage=stage)
+        p, s = zero.init(params)
+        for _ in range(3):
+            p, s, _ = zero.step(p, s, batch)
+        results.append(p)
+    # The stacked moments are partitioned over the data axis like the plain ones.
+    assert s.inner_state[0].mu["float32[16,8]"].sharding.spec == P(None, "data")
+    for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1]), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
