@@ -77,6 +77,13 @@ def stacked_clip_adamw(lib: Any) -> Any:
     return clip_adamw(lib)
 
 
+def stacked_lamb(lib: Any) -> Any:
+    """LAMB in ``gradtx.stacked(..., per_leaf=True)`` (exact: trust ratios per leaf); optax: its LAMB."""
+    if lib.__name__ == "gradtx":
+        return lib.stacked(lamb(lib), per_leaf=True)
+    return lamb(lib)
+
+
 def muon(lib: Any) -> Any:
     """Muon on the hidden matrices, AdamW on the rest (gradtx keeps embeddings and heads on AdamW; optax does not)."""
     return lib.contrib.muon(0.02, adam_learning_rate=LR)

@@ -61,6 +61,8 @@ CASES: tuple[tuple[str, str], ...] = (
     ("transformer", "adamw"),
     ("transformer", "clip+adamw"),
     ("transformer", "stacked(clip+adamw)"),
+    ("transformer", "lamb"),
+    ("transformer", "stacked(lamb, per_leaf)"),
 )
 
 FACTORIES: dict[str, _cases.Factory] = {
@@ -69,6 +71,8 @@ FACTORIES: dict[str, _cases.Factory] = {
     "flatten(adamw)": _cases.flat_adamw,
     "stacked(adamw)": _cases.stacked_adamw,
     "stacked(clip+adamw)": _cases.stacked_clip_adamw,
+    "lamb": _cases.lamb,
+    "stacked(lamb, per_leaf)": _cases.stacked_lamb,
 }
 
 

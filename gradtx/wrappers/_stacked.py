@@ -136,7 +136,35 @@ def _row(stack: jax.Array, position: jax.Array) -> jax.Array:
     return lax.reshape(lax.dynamic_slice(stack, start, (1, *shape)), shape)
 
 
-def stacked(inner: GradientTransformation, *, max_size: int | None = 2**14) -> GradientTransformation:
+def _update_per_leaf(
+    inner: GradientTransformation, stacks: dict[str, Any], states: Any, params: Any, extra_args: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``inner`` on each leaf of each stack (``vmap`` over the stacking dim): one leaf per tree."""
+    if not isinstance(states, dict) or set(states) != set(stacks):
+        raise ValueError(
+            f"stacked: `state.inner_state` must be a dict with one state per group {sorted(stacks)} "
+            "(per_leaf=True); it was built for other params or without per_leaf"
+        )
+    new_stacks: dict[str, Any] = {}
+    new_states: dict[str, Any] = {}
+    for name, stack in stacks.items():
+        p = None if params is None else params[name]
+
+        def one(g: Any, s: Any, p: Any) -> tuple[Any, Any]:
+            return inner.update(g, s, p, **extra_args)
+
+        if _is_alone(name):
+            new_stacks[name], new_states[name] = one(stack, states[name], p)
+        else:
+            new_stacks[name], new_states[name] = jax.vmap(one, in_axes=(0, 0, None if p is None else 0))(
+                stack, states[name], p
+            )
+    return new_stacks, new_states
+
+
+def stacked(
+    inner: GradientTransformation, *, max_size: int | None = 2**14, per_leaf: bool = False
+) -> GradientTransformation:
     """Runs ``inner`` on the leaves stacked by shape and dtype, then slices the results back.
 
     The leaves of equal shape and dtype (and, in explicit sharding mode, equal sharding) form a
@@ -150,21 +178,25 @@ def stacked(inner: GradientTransformation, *, max_size: int | None = 2**14) -> G
     gradient (and param) and one slice of the update, and those slices are one kernel per shape
     (the row is a runtime value kept in the state). On 2,000 small leaves of 12 shapes,
     ``stacked(adamw)`` traces and compiles in about 0.45 of optax ``adamw``'s time and steps in
-    about 0.8 of it (bench, 2-core CPU). The price is memory: the stacks are copies, so the step's
+    about 0.8 of it, and ``stacked(lamb, per_leaf=True)`` in about 0.1 of optax ``lamb``'s
+    (bench/NOTES.md, 2-core CPU). The price is memory: the stacks are copies, so the step's
     peak grows by the gradients and params of the stacked leaves (1.5x on that tree).
 
     Exact (the numbers of ``inner`` on the unstacked tree) when ``inner`` acts elementwise or
     through reductions over the whole tree: sgd, momentum, adam/adamw/nadam/amsgrad, lion,
     rmsprop, adagrad, ... chained with ``clip_by_global_norm``. Statistics that ``inner`` takes
     *per leaf* (the layer-wise trust ratios of lamb/lars, adafactor's factored moments, per-leaf
-    clipping, muon) would be taken per group of leaves: do not wrap those. Masks and labels
-    inside ``inner`` would see the stacked tree: apply them outside, e.g.
-    ``masked(stacked(adamw(...)), mask)``. In explicit sharding mode, leaves of one shape but
-    different shardings form separate groups (``float32[8,4]``, ``float32[8,4]#1``) and each stack
-    is sharded like its leaves; :func:`gradtx.sharding.zero_train_step` partitions the stacks
-    like any stacked buffer. Under ``Auto`` shardings (plain ``jax.jit``) the traced leaves carry
-    no sharding, so such leaves are stacked together and XLA places the stacks: fine for
-    replicated (data-parallel) params, a reshard per step for model-parallel ones. Like :func:`flatten` (one vector, all leaves), the
+    clipping) would be taken per group: wrap those with ``per_leaf=True``, which runs ``inner``
+    on each leaf as a tree of its own (exact for them; a whole-tree reduction inside would then
+    see one leaf). Masks and labels inside ``inner`` would see the stacked tree: apply them
+    outside, e.g. ``masked(stacked(adamw(...)), mask)``.
+
+    In explicit sharding mode, leaves of one shape but different shardings form separate groups
+    (``float32[8,4]``, ``float32[8,4]#1``) and each stack is sharded like its leaves;
+    :func:`gradtx.sharding.zero_train_step` partitions the stacks like any stacked buffer. Under
+    ``Auto`` shardings (plain ``jax.jit``) the traced leaves carry no sharding, so such leaves are
+    stacked together and XLA places the stacks: fine for replicated (data-parallel) params, a
+    reshard per step for model-parallel ones. Like :func:`flatten` (one vector, all leaves), the
     state differs from ``inner``'s on the original tree, so it is not interchangeable with it.
 
     Args:
@@ -174,6 +206,12 @@ def stacked(inner: GradientTransformation, *, max_size: int | None = 2**14) -> G
         params, when given) into the stacks every step, which costs more than it saves on
         large leaves; the compile-time gain is on the many small ones. ``None`` stacks every
         leaf. Default ``2**14`` (keyword-only).
+      per_leaf: when ``True``, ``inner`` runs on each leaf as a tree of its own (``jax.vmap`` over
+        each stack's leading dim), so statistics it takes per leaf stay per leaf (lamb, lars,
+        adafactor, trust ratios, per-leaf clipping); reductions over the whole tree then see one
+        leaf (so do not put ``clip_by_global_norm`` inside: chain it outside). The state is a
+        dict from group name to ``inner``'s state for that group. Default ``False``
+        (keyword-only).
 
     Returns:
       A :class:`GradientTransformation` with :class:`StackedState`. ``update`` needs the updates
@@ -202,6 +240,8 @@ def stacked(inner: GradientTransformation, *, max_size: int | None = 2**14) -> G
     inner = as_gradient_transformation(inner, where="stacked: `inner`")
     if max_size is not None:
         check_int("max_size", max_size, where="stacked", low=0)
+    if not isinstance(per_leaf, bool):
+        raise TypeError(f"stacked: `per_leaf` must be a bool; got {type(per_leaf).__name__} {per_leaf!r:.60}")
 
     def init_fn(params: Params) -> StackedState:
         leaves, treedef = jax.tree.flatten(params)
@@ -211,7 +251,15 @@ def stacked(inner: GradientTransformation, *, max_size: int | None = 2**14) -> G
             for row, i in enumerate(members):
                 positions[i] = jnp.asarray(row, jnp.uint32)
         sizes = {name: jnp.asarray(len(members), jnp.int32) for name, members in groups.items()}
-        return StackedState(inner.init(_stack(leaves, groups)), jax.tree.unflatten(treedef, positions), sizes)
+        stacks = _stack(leaves, groups)
+        if per_leaf:
+            inner_state = {
+                name: inner.init(stack) if _is_alone(name) else jax.vmap(inner.init)(stack)
+                for name, stack in stacks.items()
+            }
+        else:
+            inner_state = inner.init(stacks)
+        return StackedState(inner_state, jax.tree.unflatten(treedef, positions), sizes)
 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
@@ -229,7 +277,11 @@ def stacked(inner: GradientTransformation, *, max_size: int | None = 2**14) -> G
         if params is not None:
             check_same_structure(updates, params, "updates", "params", where="stacked")
             stacked_params = _stack(treedef.flatten_up_to(params), groups)
-        new_stacks, inner_state = inner.update(_stack(leaves, groups), state.inner_state, stacked_params, **extra_args)
+        stacks = _stack(leaves, groups)
+        if per_leaf:
+            new_stacks, inner_state = _update_per_leaf(inner, stacks, state.inner_state, stacked_params, extra_args)
+        else:
+            new_stacks, inner_state = inner.update(stacks, state.inner_state, stacked_params, **extra_args)
         out: list[Any] = [None] * len(leaves)
         for name, members in groups.items():
             stack = new_stacks[name]

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench import _trees
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,7 +32,7 @@ def test_quick_bench_writes_json_markdown_and_png(tmp_path):
     record = json.loads((tmp_path / "quick.json").read_text())
     assert record["quick"] is True
     assert record["machine"]["versions"]["optax"]
-    assert len(record["big_leaf"]) == 7 and len(record["trees"]) == 3 and len(record["state"]) >= 4
+    assert len(record["big_leaf"]) == 7 and len(record["trees"]) == len(_trees.CASES) and len(record["state"]) >= 4
     for row in record["big_leaf"]:
         assert row["step_s"]["gradtx"] > 0 and row["step_s"]["optax"] > 0 and math.isfinite(row["ratio"])
     for row in record["trees"]:

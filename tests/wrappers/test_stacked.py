@@ -179,3 +179,43 @@ def test_leaves_above_max_size_stay_unstacked_under_their_path() -> None:
 def test_max_size_must_be_a_non_negative_int(bad: Any, error: type[Exception]) -> None:
     with pytest.raises(error, match="stacked: `max_size` must be an int"):
         gradtx.stacked(gradtx.sgd(0.1), max_size=bad)
+
+
+PER_LEAF_STATISTICS = {
+    "lamb": lambda: gradtx.lamb(0.1, weight_decay=0.1),
+    "lars": lambda: gradtx.lars(0.1),
+    "adafactor": lambda: gradtx.adafactor(0.1, min_dim_size_to_factor=2),
+    "clip (per leaf)": lambda: gradtx.chain(gradtx.clip_by_block_rms(0.5), gradtx.adam(0.1)),
+}
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(
+    shape_ids=st.lists(st.integers(0, len(SHAPES) - 1), min_size=1, max_size=7),
+    name=st.sampled_from(sorted(PER_LEAF_STATISTICS)),
+)
+def test_per_leaf_equals_the_unstacked_transform(shape_ids: list[int], name: str) -> None:
+    params = _tree(shape_ids)
+    plain = PER_LEAF_STATISTICS[name]()
+    wrapped = gradtx.stacked(PER_LEAF_STATISTICS[name](), per_leaf=True, max_size=6)
+    ps, ws = plain.init(params), wrapped.init(params)
+    assert set(ws.inner_state) == set(ws.group_sizes)
+    for step in range(3):
+        g = _grads(params, step)
+        pu, ps = plain.update(g, ps, params)
+        wu, ws = jax.jit(wrapped.update)(g, ws, params)
+        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-15)
+        params = gradtx.apply_updates(params, pu)
+
+
+def test_per_leaf_state_is_one_inner_state_per_group_and_checked() -> None:
+    params = {"a": jnp.ones((2, 3), jnp.float32), "b": jnp.ones((2, 3), jnp.float32), "c": jnp.ones(3, jnp.float32)}
+    tx = gradtx.stacked(gradtx.lamb(0.1), per_leaf=True)
+    state = tx.init(params)
+    adam_state = state.inner_state["float32[2,3]"][0]
+    assert adam_state.mu.shape == (2, 2, 3) and adam_state.count.shape == (2,)
+    with pytest.raises(ValueError, match="one state per group"):
+        tx.update(params, gradtx.stacked(gradtx.lamb(0.1)).init(params), params)
+    with pytest.raises(TypeError, match="stacked: `per_leaf` must be a bool"):
+        gradtx.stacked(gradtx.lamb(0.1), per_leaf=1)  # type: ignore[arg-type]
