@@ -29,8 +29,9 @@ class StackedState(NamedTuple):
 
     Attributes:
       inner_state: the inner transform's state for the stacked tree, a dict from group name
-        (such as ``"float32[16,32]"``) to the stack of that group's leaves.
-      positions: a tree like the params; each leaf is an int32 scalar, that leaf's row in its
+        (such as ``"float32[16,32]"``) to the stack of that group's leaves; with
+        ``per_leaf=True``, a dict from group name to the inner state of that group's stack.
+      positions: a tree like the params; each leaf is a uint32 scalar, that leaf's row in its
         group's stack. They are arrays (not Python ints) so that the compiled slices of all
         leaves of one shape are the same kernel, compiled once.
       group_sizes: a dict from group name to the number of leaves in the group (int32 scalars):
