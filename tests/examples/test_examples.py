@@ -52,6 +52,7 @@ SMOKE = {
     "accumulation_and_mixed_precision.py": (None, "accumulated vs large batch"),
     "finetune_param_groups.py": (None, "layer-wise decay learning rates"),
     "lr_finder.py": ("lr_finder.png", "suggested learning rate"),
+    "many_tensors.py": (None, "same first update: yes"),
 }
 OWN_TESTS = {"train_digits.py", "zero_sharding.py"}
 
