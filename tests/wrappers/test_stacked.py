@@ -88,6 +88,8 @@ def test_keeps_the_contract_of_a_gradient_transformation() -> None:
     params = {"w": [jnp.ones((2, 3)), jnp.full((2, 3), 0.5)], "b": jnp.zeros(3), "h": jnp.ones(3, jnp.bfloat16)}
     checked = gradtx.testing.check_transformation(gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.1)), params)
     assert "vmap" in checked and "no_retrace" in checked
+    per_leaf = gradtx.stacked(gradtx.lamb(0.1, weight_decay=0.1), per_leaf=True, max_size=4)
+    assert "abstract_init" in gradtx.testing.check_transformation(per_leaf, params)
 
 
 def test_masks_outside_give_adamw_with_a_decay_mask() -> None:
