@@ -19,7 +19,7 @@ from jax import lax
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx._checks import check_int
-from gradtx._tree import check_same_structure, leaf_dtype
+from gradtx._tree import check_same_structure, leaf_dtype, path_str
 
 __all__ = ["StackedState", "stacked"]
 
@@ -74,7 +74,7 @@ def _groups(tree: Any, leaves: list[Any], max_size: int | None) -> dict[str, lis
         if max_size is not None and math.prod(jnp.shape(x)) > max_size:
             if paths is None:
                 paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-            keyed[("leaf" + jax.tree_util.keystr(paths[i]), "")] = [i]
+            keyed[("leaf" + path_str(paths[i]), "")] = [i]
         else:
             shape = ",".join(str(d) for d in jnp.shape(x))
             keyed.setdefault((f"{jnp.dtype(leaf_dtype(x)).name}[{shape}]", _spec_key(x)), []).append(i)
@@ -111,8 +111,8 @@ def _check_groups(groups: dict[str, list[int]], sizes: Any, updates: Any) -> Non
             f"stacked: `state.group_sizes` must be a dict from group name to size; got {type(sizes).__name__}"
         )
     for name, members in groups.items():
-        if name not in sizes or jnp.shape(sizes[name]) != ():
-            path = jax.tree_util.keystr(jax.tree_util.tree_flatten_with_path(updates)[0][members[0]][0])
+        if name not in sizes:
+            path = path_str(jax.tree_util.tree_flatten_with_path(updates)[0][members[0]][0])
             raise ValueError(
                 f"stacked: updates{path} is {name}, a shape and dtype that the params given to init did not have "
                 f"(groups at init: {', '.join(sorted(sizes))}); every update must have its param's shape and dtype"
