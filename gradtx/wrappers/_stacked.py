@@ -9,6 +9,7 @@ one slice of the stacked update.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any, NamedTuple
 
@@ -31,16 +32,23 @@ class StackedState(NamedTuple):
       inner_state: the inner transform's state for the stacked tree, a dict from group name
         (such as ``"float32[16,32]"``) to the stack of that group's leaves; with
         ``per_leaf=True``, a dict from group name to the inner state of that group's stack.
-      positions: a tree like the params; each leaf is a uint32 scalar, that leaf's row in its
-        group's stack. They are arrays (not Python ints) so that the compiled slices of all
-        leaves of one shape are the same kernel, compiled once.
+      rows: the row numbers ``0, 1, ..., n - 1`` as uint32 scalars, ``n`` the size of the
+        largest group. The ``r``-th leaf of every group is sliced out of its stack at
+        ``rows[r]``: an array, not a Python int, so that the compiled slices of all leaves of
+        one shape are the same kernel, compiled once; shared by the groups, so that a step
+        passes one scalar per row rather than one per leaf.
       group_sizes: a dict from group name to the number of leaves in the group (int32 scalars):
         the grouping ``init`` saw, checked by every ``update``.
+      tree: a dict with one entry, keyed by a digest of the key paths of the params given to
+        ``init``, whose value is their number of leaves (an int32 scalar); ``update`` checks
+        that the updates have the same paths (a leaf's row is its rank among the leaves of its
+        group in flattening order).
     """
 
     inner_state: Any
-    positions: Any
+    rows: tuple[Any, ...]
     group_sizes: Any
+    tree: Any
 
 
 def _spec_key(x: Any) -> str:
@@ -58,7 +66,23 @@ def _spec_key(x: Any) -> str:
     return ",".join(str(s) for s in spec)
 
 
-def _groups(tree: Any, leaves: list[Any], max_size: int | None) -> dict[str, list[int]]:
+def _describe(paths: list[str], leaves: list[Any]) -> list[str]:
+    return [f"{path} {jnp.dtype(leaf_dtype(x)).name}{list(jnp.shape(x))}" for path, x in zip(paths, leaves)]
+
+
+def _tree_key(described: list[str]) -> str:
+    # A digest of each leaf's key path, shape and dtype: stable across processes (unlike a
+    # treedef's text, which can hold object addresses), so that a restored checkpoint matches
+    # the tree it was saved for. Shardings stay out of it: contexts differ in what they see.
+    digest = hashlib.blake2b("\n".join(described).encode(), digest_size=8).hexdigest()
+    return f"paths:{digest}"
+
+
+def _paths(tree: Any) -> list[str]:
+    return [path_str(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def _groups(paths: list[str], leaves: list[Any], max_size: int | None) -> dict[str, list[int]]:
     """Leaf indices by group name, in flattening order within each group.
 
     A group is ``dtype[shape]``; leaves of that shape and dtype with different explicit
@@ -69,12 +93,9 @@ def _groups(tree: Any, leaves: list[Any], max_size: int | None) -> dict[str, lis
     passed to the inner transform as it is (no stacking copy).
     """
     keyed: dict[tuple[str, str], list[int]] = {}
-    paths: list[Any] | None = None
     for i, x in enumerate(leaves):
         if max_size is not None and math.prod(jnp.shape(x)) > max_size:
-            if paths is None:
-                paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-            keyed[("leaf" + path_str(paths[i]), "")] = [i]
+            keyed[("leaf" + paths[i], "")] = [i]
         else:
             shape = ",".join(str(d) for d in jnp.shape(x))
             keyed.setdefault((f"{jnp.dtype(leaf_dtype(x)).name}[{shape}]", _spec_key(x)), []).append(i)
@@ -105,16 +126,16 @@ def _stack(leaves: list[Any], groups: dict[str, list[int]]) -> dict[str, Any]:
     return stacks
 
 
-def _check_groups(groups: dict[str, list[int]], sizes: Any, updates: Any) -> None:
+def _check_groups(groups: dict[str, list[int]], sizes: Any, paths: list[str]) -> None:
     if not isinstance(sizes, dict):
         raise TypeError(
             f"stacked: `state.group_sizes` must be a dict from group name to size; got {type(sizes).__name__}"
         )
     for name, members in groups.items():
         if name not in sizes:
-            path = path_str(jax.tree_util.tree_flatten_with_path(updates)[0][members[0]][0])
             raise ValueError(
-                f"stacked: updates{path} is {name}, a shape and dtype that the params given to init did not have "
+                f"stacked: updates{paths[members[0]]} is {name}, a shape and dtype that the params given to init "
+                "did not have "
                 f"(groups at init: {', '.join(sorted(sizes))}); every update must have its param's shape and dtype"
             )
     missing = sorted(set(sizes) - set(groups))
@@ -126,6 +147,16 @@ def _check_groups(groups: dict[str, list[int]], sizes: Any, updates: Any) -> Non
     if missing:
         raise ValueError(
             f"stacked: no update has the shape and dtype of group(s) {', '.join(missing)} of init's params"
+        )
+
+
+def _check_tree(tree: Any, key: str, n_leaves: int) -> None:
+    if not isinstance(tree, dict) or len(tree) != 1:
+        raise TypeError(f"stacked: `state.tree` must be a dict with one entry (the params' digest); got {tree!r:.80}")
+    if key not in tree:
+        raise ValueError(
+            f"stacked: the updates ({n_leaves} leaves) differ from the params given to init in their key paths, "
+            "or in the shape or dtype of a leaf; update needs the tree that init saw"
         )
 
 
@@ -245,13 +276,13 @@ def stacked(
         raise TypeError(f"stacked: `per_leaf` must be a bool; got {type(per_leaf).__name__} {per_leaf!r:.60}")
 
     def init_fn(params: Params) -> StackedState:
-        leaves, treedef = jax.tree.flatten(params)
-        groups = _groups(params, leaves, max_size)
-        positions: list[Any] = [None] * len(leaves)
-        for members in groups.values():
-            for row, i in enumerate(members):
-                positions[i] = jnp.asarray(row, jnp.uint32)
+        leaves = jax.tree.leaves(params)
+        paths = _paths(params)
+        groups = _groups(paths, leaves, max_size)
+        largest = max((len(members) for name, members in groups.items() if not _is_alone(name)), default=0)
+        rows = tuple(jnp.asarray(r, jnp.uint32) for r in range(largest))
         sizes = {name: jnp.asarray(len(members), jnp.int32) for name, members in groups.items()}
+        tree = {_tree_key(_describe(paths, leaves)): jnp.asarray(len(leaves), jnp.int32)}
         stacks = _stack(leaves, groups)
         if per_leaf:
             inner_state = {
@@ -260,20 +291,24 @@ def stacked(
             }
         else:
             inner_state = inner.init(stacks)
-        return StackedState(inner_state, jax.tree.unflatten(treedef, positions), sizes)
+        return StackedState(inner_state, rows, sizes, tree)
 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, StackedState]:
         if not isinstance(state, StackedState):
             raise TypeError(f"stacked: `state` must be the StackedState that init returned; got {type(state).__name__}")
-        check_same_structure(
-            state.positions, updates, "params given to init", "updates", where="stacked", check_shapes=False
-        )
         leaves, treedef = jax.tree.flatten(updates)
-        positions = treedef.flatten_up_to(state.positions)
-        groups = _groups(updates, leaves, max_size)
-        _check_groups(groups, state.group_sizes, updates)
+        paths = _paths(updates)
+        groups = _groups(paths, leaves, max_size)
+        _check_groups(groups, state.group_sizes, paths)
+        _check_tree(state.tree, _tree_key(_describe(paths, leaves)), len(leaves))
+        rows = state.rows
+        largest = max((len(members) for name, members in groups.items() if not _is_alone(name)), default=0)
+        if not isinstance(rows, tuple) or len(rows) < largest:
+            raise ValueError(
+                f"stacked: `state.rows` must be the tuple of {largest} row numbers that init made; got {rows!r:.80}"
+            )
         stacked_params = None
         if params is not None:
             check_same_structure(updates, params, "updates", "params", where="stacked")
@@ -289,8 +324,8 @@ def stacked(
             if _is_alone(name):
                 out[members[0]] = stack
                 continue
-            for i in members:
-                out[i] = _row(stack, positions[i])
-        return jax.tree.unflatten(treedef, out), StackedState(inner_state, state.positions, state.group_sizes)
+            for row, i in enumerate(members):
+                out[i] = _row(stack, rows[row])
+        return jax.tree.unflatten(treedef, out), StackedState(inner_state, rows, state.group_sizes, state.tree)
 
     return GradientTransformation(init_fn, update_fn)

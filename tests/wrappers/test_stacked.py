@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import jax
@@ -78,9 +80,9 @@ def test_state_holds_one_buffer_per_group_and_each_leafs_row() -> None:
         "bfloat16[3]": (1, 3),
     }
     assert mu["bfloat16[3]"].dtype == jnp.bfloat16
-    rows = jax.tree.map(int, state.positions)
-    assert rows == {"a": 0, "b": [0, 1], "c": 0}
-    assert all(x.dtype == jnp.uint32 and x.shape == () for x in jax.tree.leaves(state.positions))
+    # One scalar per row of the largest group, shared by all groups; not one per leaf.
+    assert [int(r) for r in state.rows] == [0, 1]
+    assert all(x.dtype == jnp.uint32 and x.shape == () for x in state.rows)
     assert jax.tree.map(int, state.group_sizes) == {"float32[2,3]": 2, "float32[3]": 1, "bfloat16[3]": 1}
 
 
@@ -140,8 +142,12 @@ def test_errors_name_the_argument_and_the_path() -> None:
     state = tx.init(params)
     with pytest.raises(TypeError, match="stacked: `state` must be the StackedState"):
         tx.update(params, state.inner_state)
-    with pytest.raises(ValueError, match=r"stacked: .*\['c'\]"):
+    with pytest.raises(ValueError, match=r"stacked: the updates \(2 leaves\) differ .* in their key paths"):
         tx.update({"a": params["a"], "c": params["b"]}, state)
+    with pytest.raises(ValueError, match=r"stacked: the updates \(2 leaves\) differ"):
+        tx.update({"b": params["a"], "a": params["b"]}, state)  # swapped: the groups match, the paths do not
+    with pytest.raises(ValueError, match=r"stacked: `state.rows` must be the tuple of 1 row"):
+        tx.update(params, state._replace(rows=()))
     with pytest.raises(ValueError, match=r"updates\['b'\] is bfloat16\[3\]"):
         tx.update({"a": params["a"], "b": params["b"].astype(jnp.bfloat16)}, state)
     with pytest.raises(ValueError, match=r"updates\['b'\] is float32\[4\]"):
@@ -221,3 +227,25 @@ def test_per_leaf_state_is_one_inner_state_per_group_and_checked() -> None:
         tx.update(params, gradtx.stacked(gradtx.lamb(0.1)).init(params), params)
     with pytest.raises(TypeError, match="stacked: `per_leaf` must be a bool"):
         gradtx.stacked(gradtx.lamb(0.1), per_leaf=1)  # type: ignore[arg-type]
+
+
+def test_rows_are_shared_by_the_groups_and_the_tree_key_is_stable() -> None:
+    # A step passes one row scalar per row of the largest group, however many groups share it.
+    f32 = jnp.float32
+    params = {f"w{i}": jnp.ones((4, 3), f32) for i in range(5)} | {f"b{i}": jnp.zeros(3, f32) for i in range(5)}
+    tx = gradtx.stacked(gradtx.sgd(0.1))
+    state = tx.init(params)
+    assert len(state.rows) == 5
+    # The key depends on the paths, shapes and dtypes only: the same for abstract params and in
+    # a fresh process (so that a checkpoint restores), different for another tree.
+    assert jax.tree.structure(jax.eval_shape(tx.init, params)) == jax.tree.structure(state)
+    code = (
+        "import jax.numpy as jnp, gradtx\n"
+        "f = jnp.float32\n"
+        "p = {f'w{i}': jnp.ones((4, 3), f) for i in range(5)} | {f'b{i}': jnp.zeros(3, f) for i in range(5)}\n"
+        "print(*gradtx.stacked(gradtx.sgd(0.1)).init(p).tree)\n"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert other.stdout.split() == list(state.tree)
+    renamed = tx.init({("x" + k): v for k, v in params.items()})
+    assert list(renamed.tree) != list(state.tree)
