@@ -97,13 +97,25 @@ def _peak_bytes(compiled: Any) -> int:
 def _measure_once(lib_name: str, factory: _cases.Factory, params: Any, steps: int) -> dict[str, float]:
     lib = LIB_MODULES[lib_name]
     tx = factory(lib)
-    grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-2), params)
 
     def step(params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
         updates, state = tx.update(grads, state, params)
         return lib.apply_updates(params, updates), state
 
-    state = block(tx.init(params))
+    return _measure_step(step, params, block(tx.init(params)), steps)
+
+
+def _measure_floor(params: Any, steps: int) -> dict[str, float]:
+    """The bare step ``p - lr * g`` per leaf: what any optimizer that writes these leaves costs at least."""
+
+    def step(params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
+        return jax.tree.map(lambda p, g: p - jnp.float32(_cases.LR) * g, params, grads), state
+
+    return _measure_step(step, params, (), steps)
+
+
+def _measure_step(step: Callable[..., Any], params: Any, state: Any, steps: int) -> dict[str, float]:
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-2), params)
     jitted = jax.jit(step, donate_argnums=(0, 1))
     # Wall and process CPU time: on a loaded machine the wall time mostly measures the wait
     # for a core, while the CPU time of tracing and compiling (one thread each) stays put.
@@ -153,6 +165,9 @@ METRICS = (
     "peak_bytes",
 )
 
+# The floor's metrics over optax's: the fraction of optax's time that no optimizer can go below.
+FLOOR_METRICS = ("trace_compile_cpu_s", "step_s")
+
 
 def run(quick: bool, rounds: int, steps: int, cases: tuple[tuple[str, str], ...] = CASES) -> list[dict[str, Any]]:
     """Medians over ``rounds`` interleaved rounds of every metric, per case and library."""
@@ -160,12 +175,14 @@ def run(quick: bool, rounds: int, steps: int, cases: tuple[tuple[str, str], ...]
     for tree_name, opt_name in cases:
         params = block(TREES[tree_name](quick))
         leaves = jax.tree.leaves(params)
-        samples: dict[str, list[dict[str, float]]] = {name: [] for name in LIB_MODULES}
+        samples: dict[str, list[dict[str, float]]] = {name: [] for name in (*LIB_MODULES, "floor")}
         for r in range(rounds):
             for name in lib_order(r):
                 samples[name].append(_measure_once(name, FACTORIES[opt_name], params, steps))
+            samples["floor"].append(_measure_floor(params, steps))
         med = {name: {k: median([s[k] for s in runs]) for k in METRICS} for name, runs in samples.items()}
         ratio = {k: med["gradtx"][k] / med["optax"][k] if med["optax"][k] else float("nan") for k in METRICS}
+        floor = {k: med["floor"][k] / med["optax"][k] if med["optax"][k] else float("nan") for k in FLOOR_METRICS}
         results.append(
             {
                 "tree": tree_name,
@@ -175,6 +192,8 @@ def run(quick: bool, rounds: int, steps: int, cases: tuple[tuple[str, str], ...]
                 "gradtx": med["gradtx"],
                 "optax": med["optax"],
                 "ratio": ratio,
+                "floor": med["floor"],
+                "floor_ratio": floor,
             }
         )
         g, o = med["gradtx"], med["optax"]
@@ -182,7 +201,8 @@ def run(quick: bool, rounds: int, steps: int, cases: tuple[tuple[str, str], ...]
             f"  {tree_name} ({len(leaves)} leaves) {opt_name}: CPU s "
             f"trace {g['trace_cpu_s']:.2f}/{o['trace_cpu_s']:.2f}, "
             f"trace+compile {g['trace_compile_cpu_s']:.2f}/{o['trace_compile_cpu_s']:.2f}, "
-            f"step {g['step_s'] * 1e3:.2f}/{o['step_s'] * 1e3:.2f} ms (gradtx/optax)",
+            f"step {g['step_s'] * 1e3:.2f}/{o['step_s'] * 1e3:.2f} ms (gradtx/optax); "
+            f"floor {med['floor']['trace_compile_cpu_s']:.2f} s, {med['floor']['step_s'] * 1e3:.2f} ms",
             flush=True,
         )
     return results

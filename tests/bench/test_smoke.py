@@ -36,7 +36,8 @@ def test_quick_bench_writes_json_markdown_and_png(tmp_path):
     for row in record["big_leaf"]:
         assert row["step_s"]["gradtx"] > 0 and row["step_s"]["optax"] > 0 and math.isfinite(row["ratio"])
     for row in record["trees"]:
-        for lib in ("gradtx", "optax"):
+        for lib in ("gradtx", "optax", "floor"):
             assert row[lib]["hlo_instructions"] > 0 and row[lib]["compile_s"] > 0
+        assert set(row["floor_ratio"]) == {"trace_compile_cpu_s", "step_s"}
     assert (tmp_path / "quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| one large leaf |" in (tmp_path / "quick.md").read_text()
