@@ -39,10 +39,10 @@ class StackedState(NamedTuple):
         passes one scalar per row rather than one per leaf.
       group_sizes: a dict from group name to the number of leaves in the group (int32 scalars):
         the grouping ``init`` saw, checked by every ``update``.
-      tree: a dict with one entry, keyed by a digest of the key paths of the params given to
-        ``init``, whose value is their number of leaves (an int32 scalar); ``update`` checks
-        that the updates have the same paths (a leaf's row is its rank among the leaves of its
-        group in flattening order).
+      tree: a dict with one entry, keyed by a digest of the key paths, shapes and dtypes of the
+        params given to ``init``, whose value is their number of leaves (an int32 scalar);
+        ``update`` checks that the updates have the same ones (a leaf's row is its rank among
+        the leaves of its group in flattening order, so another tree would get other rows).
     """
 
     inner_state: Any
@@ -111,6 +111,11 @@ def _groups(paths: list[str], leaves: list[Any], max_size: int | None) -> dict[s
 def _is_alone(name: str) -> bool:
     # No dtype name starts with "leaf".
     return name.startswith("leaf")
+
+
+def _largest(groups: dict[str, list[int]]) -> int:
+    """The number of rows the slices need: the size of the largest stacked group."""
+    return max((len(members) for name, members in groups.items() if not _is_alone(name)), default=0)
 
 
 def _stack(leaves: list[Any], groups: dict[str, list[int]]) -> dict[str, Any]:
@@ -280,8 +285,7 @@ def stacked(
         leaves = jax.tree.leaves(params)
         paths = _paths(params)
         groups = _groups(paths, leaves, max_size)
-        largest = max((len(members) for name, members in groups.items() if not _is_alone(name)), default=0)
-        rows = tuple(jnp.asarray(r, jnp.uint32) for r in range(largest))
+        rows = tuple(jnp.asarray(r, jnp.uint32) for r in range(_largest(groups)))
         sizes = {name: jnp.asarray(len(members), jnp.int32) for name, members in groups.items()}
         tree = {_tree_key(_describe(paths, leaves)): jnp.asarray(len(leaves), jnp.int32)}
         stacks = _stack(leaves, groups)
@@ -305,7 +309,7 @@ def stacked(
         _check_groups(groups, state.group_sizes, paths)
         _check_tree(state.tree, _tree_key(_describe(paths, leaves)), len(leaves))
         rows = state.rows
-        largest = max((len(members) for name, members in groups.items() if not _is_alone(name)), default=0)
+        largest = _largest(groups)
         if not isinstance(rows, tuple) or len(rows) < largest:
             raise ValueError(
                 f"stacked: `state.rows` must be the tuple of {largest} row numbers that init made; got {rows!r:.80}"
