@@ -87,13 +87,17 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None)
         rng_key, sample_key = jax.random.split(state.rng_key)
         keys = jax.random.split(sample_key, max(len(leaves), 1))
 
-        def leaf(g: jax.Array, k: jax.Array) -> jax.Array:
-            dtype = num.compute_dtype(g.dtype)
+        def std_of(dtype: Any) -> jax.Array:
             rdt = num.real_dtype(dtype)
             t = count.astype(rdt)
-            std = jnp.sqrt(num.as_dtype(eta, rdt) / t ** num.as_dtype(gamma, rdt))
+            return jnp.sqrt(num.as_dtype(eta, rdt) / t ** num.as_dtype(gamma, rdt)).astype(dtype)
+
+        std_for = num.per_dtype(std_of)  # once per dtype, not once per leaf, while tracing
+
+        def leaf(g: jax.Array, k: jax.Array) -> jax.Array:
+            dtype = num.compute_dtype(g.dtype)
             noise = jax.random.normal(k, g.shape, dtype)
-            return (g.astype(dtype) + std.astype(dtype) * noise).astype(g.dtype)
+            return (num.cast(g, dtype) + std_for(dtype) * noise).astype(g.dtype)
 
         noisy = [leaf(g, keys[i]) for i, g in enumerate(leaves)]
         return jax.tree.unflatten(treedef, noisy), AddNoiseState(count=count, rng_key=rng_key)

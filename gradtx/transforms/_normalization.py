@@ -63,11 +63,13 @@ def scale_by_param_statistic(
         del extra_args
         num.check_updates(updates, where=where, params=params, need_params=True)
 
+        floor_for = num.per_dtype(lambda dtype: num.as_dtype(min_scale, dtype))
+
         def leaf(g: jax.Array, x: jax.Array) -> jax.Array:
             dt = num.compute_dtype(num.wider(g.dtype, x.dtype))
-            value = statistic(x.astype(dt))
-            scale = jnp.maximum(value, num.as_dtype(min_scale, value.dtype))
-            return (g.astype(dt) * scale.astype(dt)).astype(g.dtype)
+            value = statistic(num.cast(x, dt))
+            scale = jnp.maximum(value, floor_for(value.dtype))
+            return (num.cast(g, dt) * num.cast(scale, dt)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates, params), state
 

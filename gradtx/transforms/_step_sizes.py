@@ -81,10 +81,13 @@ def scale_by_polyak(
         step = jnp.where(
             denom <= tiny, jnp.zeros_like(denom), jnp.minimum(gap / denom, num.as_dtype(max_learning_rate, rdt))
         )
-        new_updates = jax.tree.map(
-            lambda g: (g.astype(num.compute_dtype(g.dtype)) * step.astype(num.compute_dtype(g.dtype))).astype(g.dtype),
-            updates,
-        )
+        step_for = num.per_dtype(lambda dtype: num.cast(step, dtype))
+
+        def leaf(g: jax.Array) -> jax.Array:
+            dtype = num.compute_dtype(g.dtype)
+            return (num.cast(g, dtype) * step_for(dtype)).astype(g.dtype)
+
+        new_updates = jax.tree.map(leaf, updates)
         return new_updates, state
 
     return GradientTransformation(num.empty_init("scale_by_polyak"), update_fn)
