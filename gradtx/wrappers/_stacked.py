@@ -66,15 +66,17 @@ def _spec_key(x: Any) -> str:
     return ",".join(str(s) for s in spec)
 
 
-def _describe(paths: list[str], leaves: list[Any]) -> list[str]:
-    return [f"{path} {jnp.dtype(leaf_dtype(x)).name}{list(jnp.shape(x))}" for path, x in zip(paths, leaves)]
+def _kinds(leaves: list[Any]) -> list[str]:
+    """Each leaf's ``dtype[shape]``, e.g. ``float32[16,32]``: its group name, sharding aside."""
+    return [f"{jnp.dtype(leaf_dtype(x)).name}[{','.join(str(d) for d in jnp.shape(x))}]" for x in leaves]
 
 
-def _tree_key(described: list[str]) -> str:
+def _tree_key(paths: list[str], kinds: list[str]) -> str:
     # A digest of each leaf's key path, shape and dtype: stable across processes (unlike a
     # treedef's text, which can hold object addresses), so that a restored checkpoint matches
     # the tree it was saved for. Shardings stay out of it: contexts differ in what they see.
-    digest = hashlib.blake2b("\n".join(described).encode(), digest_size=8).hexdigest()
+    text = "\n".join(f"{path} {kind}" for path, kind in zip(paths, kinds))
+    digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
     return f"paths:{digest}"
 
 
@@ -82,7 +84,7 @@ def _paths(tree: Any) -> list[str]:
     return [path_str(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
-def _groups(paths: list[str], leaves: list[Any], max_size: int | None) -> dict[str, list[int]]:
+def _groups(paths: list[str], kinds: list[str], leaves: list[Any], max_size: int | None) -> dict[str, list[int]]:
     """Leaf indices by group name, in flattening order within each group.
 
     A group is ``dtype[shape]``; leaves of that shape and dtype with different explicit
@@ -97,8 +99,7 @@ def _groups(paths: list[str], leaves: list[Any], max_size: int | None) -> dict[s
         if max_size is not None and math.prod(jnp.shape(x)) > max_size:
             keyed[("leaf" + paths[i], "")] = [i]
         else:
-            shape = ",".join(str(d) for d in jnp.shape(x))
-            keyed.setdefault((f"{jnp.dtype(leaf_dtype(x)).name}[{shape}]", _spec_key(x)), []).append(i)
+            keyed.setdefault((kinds[i], _spec_key(x)), []).append(i)
     groups: dict[str, list[int]] = {}
     variants: dict[str, int] = {}
     for (base, _), members in keyed.items():
@@ -284,10 +285,11 @@ def stacked(
     def init_fn(params: Params) -> StackedState:
         leaves = jax.tree.leaves(params)
         paths = _paths(params)
-        groups = _groups(paths, leaves, max_size)
+        kinds = _kinds(leaves)
+        groups = _groups(paths, kinds, leaves, max_size)
         rows = tuple(jnp.asarray(r, jnp.uint32) for r in range(_largest(groups)))
         sizes = {name: jnp.asarray(len(members), jnp.int32) for name, members in groups.items()}
-        tree = {_tree_key(_describe(paths, leaves)): jnp.asarray(len(leaves), jnp.int32)}
+        tree = {_tree_key(paths, kinds): jnp.asarray(len(leaves), jnp.int32)}
         stacks = _stack(leaves, groups)
         if per_leaf:
             inner_state = {
@@ -305,9 +307,10 @@ def stacked(
             raise TypeError(f"stacked: `state` must be the StackedState that init returned; got {type(state).__name__}")
         leaves, treedef = jax.tree.flatten(updates)
         paths = _paths(updates)
-        groups = _groups(paths, leaves, max_size)
+        kinds = _kinds(leaves)
+        groups = _groups(paths, kinds, leaves, max_size)
         _check_groups(groups, state.group_sizes, paths)
-        _check_tree(state.tree, _tree_key(_describe(paths, leaves)), len(leaves))
+        _check_tree(state.tree, _tree_key(paths, kinds), len(leaves))
         rows = state.rows
         largest = _largest(groups)
         if not isinstance(rows, tuple) or len(rows) < largest:
