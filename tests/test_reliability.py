@@ -128,16 +128,31 @@ def test_integer_params_and_gradients_raise_type_error_naming_the_leaf(entry: En
         update(int_grads, tx.init(params), params)
 
 
+def _is_counter(path: Any, x: Any) -> bool:
+    """A step counter: an int32 scalar, or a vector of them named ``count`` (``stacked(..., per_leaf=True)``
+    keeps one per stacked leaf); not ``StackedState``'s record of its group sizes and leaf count."""
+    if not (hasattr(x, "dtype") and x.dtype == jnp.int32):
+        return False
+    names = [k.name for k in path if isinstance(k, jax.tree_util.GetAttrKey)]
+    if any(n in ("group_sizes", "tree") for n in names):
+        return False
+    return jnp.ndim(x) == 0 or (jnp.ndim(x) == 1 and names[-1:] == ["count"])
+
+
+def _counters(state: Any) -> list[Any]:
+    return [x for path, x in jax.tree_util.tree_flatten_with_path(state)[0] if _is_counter(path, x)]
+
+
 def _set_counters(state: Any, value: int) -> tuple[Any, int]:
     found = [0]
 
-    def visit(x: Any) -> Any:
-        if hasattr(x, "dtype") and x.dtype == jnp.int32 and jnp.ndim(x) == 0:
+    def visit(path: Any, x: Any) -> Any:
+        if _is_counter(path, x):
             found[0] += 1
-            return jnp.asarray(value, jnp.int32)
+            return jnp.full(jnp.shape(x), value, jnp.int32)
         return x
 
-    return jax.tree.map(visit, state), found[0]
+    return jax.tree_util.tree_map_with_path(visit, state), found[0]
 
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
@@ -154,8 +169,8 @@ def test_counters_saturate_and_jit_is_bit_identical(entry: Entry) -> None:
         outputs.append((p, state))
     p, state = outputs[0]
     assert all_finite(p) and all_finite(state), f"{entry.name}: non-finite after a saturated counter"
-    counters = [int(x) for x in jax.tree.leaves(state) if x.dtype == jnp.int32 and jnp.ndim(x) == 0]
-    assert len(counters) == n_counters
+    counters = [int(c) for x in _counters(state) for c in np.ravel(np.asarray(x))]
+    assert len(_counters(state)) == n_counters
     assert all(c >= 0 for c in counters), f"{entry.name}: a counter wrapped to negative: {counters}"
     if counters:  # the step counter itself stays at the maximum (others, e.g. line-search steps, reset)
         assert max(counters) == INT32_MAX, f"{entry.name}: {counters}"

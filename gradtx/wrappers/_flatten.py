@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
-from gradtx._tree import check_same_structure, leaf_dtype
+from gradtx._numerics import check_init_params, check_updates
+from gradtx._tree import leaf_dtype
 
 __all__ = ["flatten"]
 
@@ -60,6 +61,7 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
 
     Raises:
       ValueError: when ``updates`` and ``params`` differ in structure (names the path).
+      TypeError: when a leaf of the params or updates is not floating or complex (names the path).
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -75,15 +77,15 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
     inner = as_gradient_transformation(inner, where="flatten: `inner`")
 
     def init_fn(params: Params) -> Any:
+        # Checked on the leaves' own paths: the vector would cast integer leaves to float silently.
+        check_init_params(params, where="flatten")
         return inner.init(_to_vector(params))
 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, Any]:
-        flat_params = None
-        if params is not None:
-            check_same_structure(params, updates, "params", "updates", where="flatten")
-            flat_params = _to_vector(params)
+        check_updates(updates, params=params, where="flatten")
+        flat_params = None if params is None else _to_vector(params)
         flat_updates, new_state = inner.update(_to_vector(updates), state, flat_params, **extra_args)
         return _from_vector(updates, flat_updates), new_state
 

@@ -20,7 +20,8 @@ from jax import lax
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx._checks import check_int
-from gradtx._tree import check_same_structure, leaf_dtype, path_str
+from gradtx._numerics import check_init_params, check_updates
+from gradtx._tree import leaf_dtype, path_str
 
 __all__ = ["StackedState", "stacked"]
 
@@ -260,7 +261,9 @@ def stacked(
       ValueError: when ``updates`` (or ``params``) differ in structure from the params given to
         ``init`` (names the path), or when their groups differ from the state's (a leaf changed
         shape or dtype).
-      TypeError: when ``state`` is not a :class:`StackedState`.
+      TypeError: when ``state`` is not a :class:`StackedState`, or when a leaf of the params
+        (at ``init`` or ``update``) or of the updates is not floating or complex (names the path;
+        inside, ``inner`` would see only the name of its stack).
       TypeError, ValueError: when ``max_size`` is not ``None`` or an int >= 0.
 
     Examples:
@@ -283,6 +286,8 @@ def stacked(
         raise TypeError(f"stacked: `per_leaf` must be a bool; got {type(per_leaf).__name__} {per_leaf!r:.60}")
 
     def init_fn(params: Params) -> StackedState:
+        # Checked here, on the leaves' own paths: inside, `inner` sees the stacks' names.
+        check_init_params(params, where="stacked")
         leaves = jax.tree.leaves(params)
         paths = _paths(params)
         kinds = _kinds(leaves)
@@ -305,6 +310,8 @@ def stacked(
     ) -> tuple[Updates, StackedState]:
         if not isinstance(state, StackedState):
             raise TypeError(f"stacked: `state` must be the StackedState that init returned; got {type(state).__name__}")
+        # Before the grouping, so that a leaf of another shape is named with both shapes.
+        check_updates(updates, params=params, where="stacked")
         leaves, treedef = jax.tree.flatten(updates)
         paths = _paths(updates)
         kinds = _kinds(leaves)
@@ -319,7 +326,6 @@ def stacked(
             )
         stacked_params = None
         if params is not None:
-            check_same_structure(updates, params, "updates", "params", where="stacked")
             stacked_params = _stack(treedef.flatten_up_to(params), groups)
         stacks = _stack(leaves, groups)
         if per_leaf:

@@ -235,6 +235,24 @@ REGISTRY: list[Entry] = [
         mu_dtype_arg="state_dtype",
         moment_fields=("z",),
     ),
+    # gradtx.stacked: the inner transform on the leaves stacked by shape and dtype (max_size=None
+    # stacks every leaf of the contract's trees); lamb's trust ratios per leaf through per_leaf.
+    Entry(
+        "stacked_adamw",
+        lambda **kw: gradtx.stacked(gradtx.adamw(**{"learning_rate": 0.01, "weight_decay": 0.01, **kw}), max_size=None),
+        mu_dtype_arg="mu_dtype",
+        nu_dtype_arg="nu_dtype",
+        complex_ok=True,
+    ),
+    Entry(
+        "stacked_lamb_per_leaf",
+        lambda **kw: gradtx.stacked(
+            gradtx.lamb(**{"learning_rate": 0.01, "weight_decay": 0.01, **kw}), max_size=None, per_leaf=True
+        ),
+        mu_dtype_arg="mu_dtype",
+        nu_dtype_arg="nu_dtype",
+        complex_ok=True,
+    ),
     # Sophia-H refreshing its Hessian estimate every other step: Hutchinson's estimator gets `obj_fn`.
     Entry(
         "sophia",

@@ -1,8 +1,11 @@
-"""flatten: the inner transform sees one vector; results equal the unflattened run."""
+"""flatten: the inner transform sees one vector; results equal the unflattened run. Checks shared with stacked."""
+
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import gradtx
 
@@ -31,3 +34,29 @@ def test_flatten_mixed_dtypes_and_abstract_init():
     np.testing.assert_array_equal(np.asarray(u["f"]), -0.5)
     abstract = jax.eval_shape(gradtx.flatten(gradtx.adam(0.1)).init, {"x": jax.ShapeDtypeStruct((4, 2), jnp.float32)})
     assert abstract[0].mu.shape == (8,)
+
+
+@pytest.mark.parametrize("wrap", [gradtx.flatten, gradtx.stacked], ids=["flatten", "stacked"])
+def test_integer_leaves_are_named_not_cast(wrap):
+    # One vector (or stack) would cast an integer leaf silently, or name only the stack.
+    params = {"w": jnp.ones((2, 3)), "step": jnp.zeros((), jnp.int32)}
+    tx = wrap(gradtx.adam(0.1))
+    with pytest.raises(TypeError, match=re.escape("params['step'] is int32[]")):
+        tx.init(params)
+    floats = {"w": jnp.ones((2, 3)), "step": jnp.zeros(())}
+    state = tx.init(floats)
+    ints = {"w": jnp.ones((2, 3)), "step": jnp.zeros((), jnp.int32)}
+    for update in (tx.update, jax.jit(tx.update)):
+        with pytest.raises(TypeError, match=re.escape("updates['step'] is int32[]")):
+            update(ints, state, floats)
+        with pytest.raises(TypeError, match=re.escape("params['step'] is int32[]")):
+            update(floats, state, ints)
+
+
+@pytest.mark.parametrize("wrap", [gradtx.flatten, gradtx.stacked], ids=["flatten", "stacked"])
+def test_a_leaf_of_another_shape_is_named_with_both_shapes(wrap):
+    params = {"a": jnp.ones((2, 3)), "b": jnp.ones(4)}
+    tx = wrap(gradtx.sgd(0.1))
+    grads = {"a": jnp.ones((3, 2)), "b": jnp.ones(4)}
+    with pytest.raises(ValueError, match=r"\['a'\].*\[2, 3\].*\[3, 2\]"):
+        tx.update(grads, tx.init(params), params)
