@@ -18,11 +18,11 @@ from gradtx.schedules._inject import InjectStatefulHyperparamsState as InjectSta
 from gradtx.schedules._inject import WrappedSchedule as WrappedSchedule
 from gradtx.schedules._inject import inject_hyperparams as inject_hyperparams
 from gradtx.schedules._inject import inject_stateful_hyperparams as inject_stateful_hyperparams
+from gradtx.schedules._piecewise import join_schedules as join_schedules
+from gradtx.schedules._piecewise import piecewise_constant_schedule as piecewise_constant_schedule
+from gradtx.schedules._piecewise import piecewise_interpolate_schedule as piecewise_interpolate_schedule
 from gradtx.schedules._primitive import constant_schedule as constant_schedule
 from gradtx.schedules._primitive import cosine_decay_schedule as cosine_decay_schedule
 from gradtx.schedules._primitive import exponential_decay as exponential_decay
-from gradtx.schedules._primitive import join_schedules as join_schedules
 from gradtx.schedules._primitive import linear_schedule as linear_schedule
-from gradtx.schedules._primitive import piecewise_constant_schedule as piecewise_constant_schedule
-from gradtx.schedules._primitive import piecewise_interpolate_schedule as piecewise_interpolate_schedule
 from gradtx.schedules._primitive import polynomial_schedule as polynomial_schedule

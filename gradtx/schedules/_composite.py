@@ -1,7 +1,7 @@
 """Composite schedules: warmups, one-cycle (with its momentum cycle), SGDR and cosine restarts.
 
-Built from the elementary schedules in :mod:`gradtx.schedules._primitive`; the same conventions
-hold (pure ``step -> value``, jit-safe, constructor errors name the argument).
+Built from the schedules in :mod:`gradtx.schedules._primitive` and :mod:`gradtx.schedules._piecewise`; the same
+conventions hold (pure ``step -> value``, jit-safe, constructor errors name the argument).
 """
 
 from __future__ import annotations
@@ -15,15 +15,8 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import Schedule
-from gradtx.schedules._primitive import (
-    as_float,
-    check_steps,
-    exponential_decay,
-    interpolate,
-    join_schedules,
-    linear_schedule,
-    safe_pow,
-)
+from gradtx.schedules._piecewise import interpolate, join_schedules
+from gradtx.schedules._primitive import as_float, check_steps, exponential_decay, linear_schedule, safe_pow
 
 __all__ = [
     "cosine_onecycle_momentum_schedule",
