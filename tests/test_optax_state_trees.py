@@ -114,6 +114,7 @@ OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
         0.01, update_interval=1, hessian_diagonal_fn=lib.stateless(lambda g, p: jax.tree.map(lambda x: x * x, g))
     ),
     "sophia_hutchinson": lambda lib: lib.contrib.sophia(0.01),
+    "flatten_adamw": lambda lib: lib.flatten(lib.adamw(0.01, weight_decay=0.01)),
 }
 
 WRAPPERS: dict[str, Callable[[Any], Any]] = {

@@ -24,6 +24,27 @@ def _common_dtype(leaves: list[Any]) -> Any:
         return jnp.result_type(*dtypes)
 
 
+def _mesh_sharding(x: Any) -> Any:
+    """``x``'s sharding when it is typed on an explicit mesh and split along some dim, else ``None``."""
+    try:
+        sharding = jax.typeof(x).sharding
+    except (TypeError, AttributeError):
+        return None
+    mesh = getattr(sharding, "mesh", None)
+    spec = getattr(sharding, "spec", None)
+    if not getattr(mesh, "are_all_axes_explicit", False) or spec is None or all(s is None for s in spec):
+        return None
+    return sharding
+
+
+def _ravel(x: Any, dtype: Any) -> jax.Array:
+    x = jnp.asarray(x)
+    if _mesh_sharding(x) is not None:
+        # Explicit mode has no sharding for the raveled leaf of a split dim: the vector is replicated.
+        x = jax.sharding.reshard(x, jax.sharding.PartitionSpec())
+    return jnp.reshape(x.astype(dtype), (-1,))
+
+
 def _to_vector(tree: Any) -> Any:
     leaves = jax.tree.leaves(tree)
     dtype = _common_dtype(leaves)
@@ -32,7 +53,7 @@ def _to_vector(tree: Any) -> Any:
         return jax.ShapeDtypeStruct((size,), dtype)
     if not leaves:
         return jnp.zeros((0,), dtype)
-    return jnp.concatenate([jnp.reshape(jnp.asarray(x).astype(dtype), (-1,)) for x in leaves])
+    return jnp.concatenate([_ravel(x, dtype) for x in leaves])
 
 
 def _from_vector(like: Any, vector: jax.Array) -> Any:
@@ -40,7 +61,9 @@ def _from_vector(like: Any, vector: jax.Array) -> Any:
     out, offset = [], 0
     for x in leaves:
         n = math.prod(jnp.shape(x))
-        out.append(jnp.reshape(vector[offset : offset + n], jnp.shape(x)).astype(leaf_dtype(x)))
+        leaf = jnp.reshape(vector[offset : offset + n], jnp.shape(x)).astype(leaf_dtype(x))
+        sharding = _mesh_sharding(x)
+        out.append(leaf if sharding is None else jax.sharding.reshard(leaf, sharding))
         offset += n
     return jax.tree.unflatten(treedef, out)
 
@@ -51,7 +74,9 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
     ``u = unflatten(inner(concat(ravel(g_i))))``. Fewer, larger arrays cut the per-leaf
     overhead of trees with many small leaves, at the cost of one copy each way. The state of
     ``inner`` is built on a single vector. Leaves of different dtypes are concatenated in the
-    widest one and cast back; the params' structure must not change between calls.
+    widest one and cast back; the params' structure must not change between calls. In explicit
+    sharding mode the vector (and so ``inner``'s state) is replicated, and each update is
+    resharded like its leaf; under ``Auto`` shardings XLA places the vector.
 
     Args:
       inner: the transform to run on the flat vector.

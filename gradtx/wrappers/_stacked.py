@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.core import Tracer
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx._checks import check_int
@@ -108,6 +110,44 @@ def _groups(paths: list[str], kinds: list[str], leaves: list[Any], max_size: int
         variants[base] = k + 1
         groups[base if k == 0 else f"{base}#{k}"] = members
     return groups
+
+
+def _spec_text(sharding: Any) -> str:
+    return str(getattr(sharding, "spec", sharding))
+
+
+def _concrete_sharding(x: Any) -> Any:
+    if isinstance(x, jax.Array) and not isinstance(x, Tracer):
+        return x.sharding
+    return None
+
+
+def _warn_mixed_shardings(groups: dict[str, list[int]], leaves: list[Any], paths: list[str]) -> None:
+    """Warns when concrete leaves of one group are placed differently (an ``Auto`` mesh).
+
+    In explicit mode such leaves are grouped apart; under ``Auto`` shardings the traced step sees
+    no shardings, so they share a stack that XLA places, resharding the others every step.
+    """
+    for name, members in groups.items():
+        if _is_alone(name):
+            continue
+        first = _concrete_sharding(leaves[members[0]])
+        if first is None:
+            continue
+        ndim = len(jnp.shape(leaves[members[0]]))
+        for i in members[1:]:
+            other = _concrete_sharding(leaves[i])
+            if other is not None and not other.is_equivalent_to(first, ndim):
+                warnings.warn(
+                    f"stacked: the leaves of {name} are sharded differently ({paths[members[0]]} is "
+                    f"{_spec_text(first)}, {paths[i]} is {_spec_text(other)}); under Auto shardings they share "
+                    "one stack, which XLA places, resharding the others every step. In explicit sharding mode "
+                    "(a mesh of AxisType.Explicit under jax.set_mesh) they are stacked apart; or keep such leaves "
+                    "unstacked with a `max_size` below their size.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return
 
 
 def _is_alone(name: str) -> bool:
@@ -236,7 +276,8 @@ def stacked(
     :func:`gradtx.sharding.zero_train_step` partitions the stacks like any stacked buffer. Under
     ``Auto`` shardings (plain ``jax.jit``) the traced leaves carry no sharding, so such leaves are
     stacked together and XLA places the stacks: fine for replicated (data-parallel) params, a
-    reshard per step for model-parallel ones. Like :func:`flatten` (one vector, all leaves), the
+    reshard per step for model-parallel ones (``init`` warns when the concrete params it gets are
+    so placed; the default ``max_size`` keeps large, model-parallel matrices unstacked). Like :func:`flatten` (one vector, all leaves), the
     state differs from ``inner``'s on the original tree, so it is not interchangeable with it.
 
     Args:
@@ -292,6 +333,7 @@ def stacked(
         paths = _paths(params)
         kinds = _kinds(leaves)
         groups = _groups(paths, kinds, leaves, max_size)
+        _warn_mixed_shardings(groups, leaves, paths)
         rows = tuple(jnp.asarray(r, jnp.uint32) for r in range(_largest(groups)))
         sizes = {name: jnp.asarray(len(members), jnp.int32) for name, members in groups.items()}
         tree = {_tree_key(paths, kinds): jnp.asarray(len(leaves), jnp.int32)}

@@ -71,6 +71,11 @@ STACKED_GROUPS = {
 }
 
 
+# Entries whose state is one vector of all the leaves (`gradtx.flatten`): replicated in explicit
+# mode (a raveled leaf has no sharding of a split dim); under Auto shardings XLA places it.
+ONE_VECTOR = {"flatten_adamw"}
+
+
 def _param_of(path: tuple[Any, ...], mode: str) -> str | None:
     """The param a state leaf belongs to: the last dict key on its path that names a param or a stack."""
     groups = STACKED_GROUPS[mode]
@@ -111,13 +116,13 @@ def _expected_spec(shape: tuple[int, ...], name: str | None) -> P | None:
     return None
 
 
-def _check_placement(state: Any, mode: str, *, where: str) -> None:
+def _check_placement(state: Any, mode: str, *, where: str, one_vector: bool = False) -> None:
     mesh = _mesh(mode)
     for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
         if not isinstance(leaf, jax.Array):
             continue
         name = _param_of(path, mode)
-        if name == MIXED:
+        if name == MIXED or (one_vector and mode == "auto" and leaf.ndim):
             continue
         spec = _expected_spec(leaf.shape, name)
         label = f"{where}: state{jax.tree_util.keystr(path)} {leaf.dtype}{list(leaf.shape)}"
@@ -158,17 +163,23 @@ def test_state_is_placed_like_params_and_keeps_its_type(entry, mode):
 
     with jax.set_mesh(mesh):
         params, grads = _placed(mode, 1.0), _placed(mode, -0.5)
-        eager = tx.init(params)
-        _check_placement(eager, mode, where=f"{entry.name} eager init")
+        one_vector = entry.name in ONE_VECTOR
+        if mode == "auto" and entry.name.startswith("stacked"):
+            # rows and cols share a stack here (the step sees no shardings): init warns.
+            with pytest.warns(UserWarning, match="sharded differently"):
+                eager = tx.init(params)
+        else:
+            eager = tx.init(params)
+        _check_placement(eager, mode, where=f"{entry.name} eager init", one_vector=one_vector)
         state = jax.jit(tx.init)(params)
-        _check_placement(state, mode, where=f"{entry.name} jitted init")
+        _check_placement(state, mode, where=f"{entry.name} jitted init", one_vector=one_vector)
         jstep = jax.jit(step)
         new_params, new_state = jstep(params, state, grads)
         new_params, new_state = jstep(new_params, new_state, grads)
         # The usual flow, eager init then the jitted step, reuses the same trace too.
         jstep(params, eager, grads)
         assert len(traces) == 1, f"{entry.name}: the jitted step was traced {len(traces)} times"
-        _check_placement(new_state, mode, where=f"{entry.name} after two steps")
+        _check_placement(new_state, mode, where=f"{entry.name} after two steps", one_vector=one_vector)
         if mode == "explicit":
             # The state's type (shape, dtype and sharding) is the same at init and after updates,
             # and the same whether init ran eagerly, jitted, or abstractly.

@@ -235,6 +235,14 @@ REGISTRY: list[Entry] = [
         mu_dtype_arg="state_dtype",
         moment_fields=("z",),
     ),
+    # gradtx.flatten: the inner transform on one vector of all the leaves.
+    Entry(
+        "flatten_adamw",
+        lambda **kw: gradtx.flatten(gradtx.adamw(**{"learning_rate": 0.01, "weight_decay": 0.01, **kw})),
+        mu_dtype_arg="mu_dtype",
+        nu_dtype_arg="nu_dtype",
+        complex_ok=True,
+    ),
     # gradtx.stacked: the inner transform on the leaves stacked by shape and dtype (max_size=None
     # stacks every leaf of the contract's trees); lamb's trust ratios per leaf through per_leaf.
     Entry(

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 import gradtx
 
@@ -60,3 +62,23 @@ def test_a_leaf_of_another_shape_is_named_with_both_shapes(wrap):
     grads = {"a": jnp.ones((3, 2)), "b": jnp.ones(4)}
     with pytest.raises(ValueError, match=r"\['a'\].*\[2, 3\].*\[3, 2\]"):
         tx.update(grads, tx.init(params), params)
+
+
+def test_flatten_in_explicit_sharding_mode_replicates_the_vector_and_reshards_the_updates():
+    mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
+    values = {"rows": np.arange(32.0).reshape(8, 4) / 7, "cols": np.cos(np.arange(32.0)).reshape(8, 4), "b": np.ones(4)}
+    specs = {"rows": P("data", None), "cols": P(None, "model"), "b": P()}
+    tx = gradtx.flatten(gradtx.adamw(0.1, weight_decay=0.01))
+    plain_params = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), values)
+    plain_grads = jax.tree.map(jnp.sin, plain_params)
+    want, _ = tx.update(plain_grads, tx.init(plain_params), plain_params)
+    with jax.set_mesh(mesh):
+        params = {k: jax.device_put(v, NamedSharding(mesh, specs[k])) for k, v in plain_params.items()}
+        grads = {k: jax.device_put(v, NamedSharding(mesh, specs[k])) for k, v in plain_grads.items()}
+        state = tx.init(params)
+        assert all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state))
+        got, new_state = jax.jit(tx.update)(grads, state, params)
+        assert jax.tree.map(jax.typeof, new_state) == jax.tree.map(jax.typeof, state)
+        for k in values:
+            assert jax.typeof(got[k]) == jax.typeof(params[k]), k
+            np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-6)
