@@ -9,9 +9,11 @@ one slice of the stacked update.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import warnings
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -207,6 +209,22 @@ def _check_tree(tree: Any, key: str, n_leaves: int) -> None:
         )
 
 
+@contextlib.contextmanager
+def _inside(stacks: dict[str, Any]) -> Iterator[None]:
+    """Adds to an error of ``inner`` that it saw the stacks, whose names its paths then hold."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        if type(e) not in (ValueError, TypeError):
+            raise
+        names = sorted(stacks)
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise type(e)(
+            f"{e}\n(raised inside stacked, where `inner` sees the dict of stacks {{{shown}}} instead of the "
+            "params: masks and labels go outside, e.g. `masked(stacked(inner), mask)`)"
+        ) from e
+
+
 def _row(stack: jax.Array, position: jax.Array) -> jax.Array:
     # A dynamic slice with a runtime row: a constant row would make every leaf's kernel
     # different, and XLA compiles each distinct kernel on its own (~20 ms each on CPU).
@@ -230,7 +248,8 @@ def _update_per_leaf(
         p = None if params is None else params[name]
 
         def one(g: Any, s: Any, p: Any) -> tuple[Any, Any]:
-            return inner.update(g, s, p, **extra_args)
+            with _inside(stacks):
+                return inner.update(g, s, p, **extra_args)
 
         if _is_alone(name):
             new_stacks[name], new_states[name] = one(stack, states[name], p)
@@ -277,8 +296,9 @@ def stacked(
     ``Auto`` shardings (plain ``jax.jit``) the traced leaves carry no sharding, so such leaves are
     stacked together and XLA places the stacks: fine for replicated (data-parallel) params, a
     reshard per step for model-parallel ones (``init`` warns when the concrete params it gets are
-    so placed; the default ``max_size`` keeps large, model-parallel matrices unstacked). Like :func:`flatten` (one vector, all leaves), the
-    state differs from ``inner``'s on the original tree, so it is not interchangeable with it.
+    so placed; the default ``max_size`` keeps large, model-parallel matrices unstacked). Like
+    :func:`flatten` (one vector, all leaves), the state differs from ``inner``'s on the original
+    tree, so it is not interchangeable with it.
 
     Args:
       inner: the transform to run on the stacked tree.
@@ -338,13 +358,14 @@ def stacked(
         sizes = {name: jnp.asarray(len(members), jnp.int32) for name, members in groups.items()}
         tree = {_tree_key(paths, kinds): jnp.asarray(len(leaves), jnp.int32)}
         stacks = _stack(leaves, groups)
-        if per_leaf:
-            inner_state = {
-                name: inner.init(stack) if _is_alone(name) else jax.vmap(inner.init)(stack)
-                for name, stack in stacks.items()
-            }
-        else:
-            inner_state = inner.init(stacks)
+        with _inside(stacks):
+            if per_leaf:
+                inner_state = {
+                    name: inner.init(stack) if _is_alone(name) else jax.vmap(inner.init)(stack)
+                    for name, stack in stacks.items()
+                }
+            else:
+                inner_state = inner.init(stacks)
         return StackedState(inner_state, rows, sizes, tree)
 
     def update_fn(
@@ -373,7 +394,8 @@ def stacked(
         if per_leaf:
             new_stacks, inner_state = _update_per_leaf(inner, stacks, state.inner_state, stacked_params, extra_args)
         else:
-            new_stacks, inner_state = inner.update(stacks, state.inner_state, stacked_params, **extra_args)
+            with _inside(stacks):
+                new_stacks, inner_state = inner.update(stacks, state.inner_state, stacked_params, **extra_args)
         out: list[Any] = [None] * len(leaves)
         for name, members in groups.items():
             stack = new_stacks[name]

@@ -249,3 +249,17 @@ def test_rows_are_shared_by_the_groups_and_the_tree_key_is_stable() -> None:
     assert other.stdout.split() == list(state.tree)
     renamed = tx.init({("x" + k): v for k, v in params.items()})
     assert list(renamed.tree) != list(state.tree)
+
+
+@pytest.mark.parametrize("per_leaf", [False, True])
+def test_an_error_of_inner_says_that_it_saw_the_stacks(per_leaf: bool) -> None:
+    # A mask tree given inside sees the stacks' names; the error says so and what to do.
+    params = {"w": jnp.ones((2, 3), jnp.float32), "b": jnp.ones(3, jnp.float32)}
+    tx = gradtx.stacked(gradtx.adamw(0.1, mask={"w": True, "b": False}), per_leaf=per_leaf)
+    inside = r"raised inside stacked, where `inner` sees the dict of stacks"
+    with pytest.raises(ValueError, match=rf"(?s)masked: .*{inside} .*float32\[2,3\]"):
+        tx.init(params)
+    # An update that inner rejects (polyak needs `value=`) keeps its type and gets the same context.
+    polyak = gradtx.stacked(gradtx.polyak_sgd(), per_leaf=per_leaf)
+    with pytest.raises(TypeError, match=rf"(?s)value.*{inside}"):
+        polyak.update(params, polyak.init(params), params)
