@@ -105,11 +105,22 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         # would give c/inf = 0, silently zeroing the finite entries: make the factor NaN instead.
         safe_norm = jnp.where(over, norm, jnp.ones_like(norm))
         finite = jnp.isfinite(norm)
+        # Real leaves: g / d * f with the scalars d = norm, f = c where the norm exceeds c, and
+        # d = f = 1 (exact: g / 1 * 1 = g) elsewhere; d = NaN for a non-finite norm. No select
+        # per entry: the clipped gradient is one kernel that the moments read, not a select of
+        # g and g / norm * c repeated in each of them (bench/NOTES.md, change 9).
+        divisor = jnp.where(finite, safe_norm, jnp.full_like(norm, jnp.nan))
+        factor = jnp.where(over, c, jnp.ones_like(c))
+        scalars = num.per_dtype(lambda dtype: (divisor.astype(dtype), factor.astype(dtype)))
 
         def leaf(g: jax.Array) -> jax.Array:
             dtype = num.compute_dtype(g.dtype)
             gc = g.astype(dtype)
-            # (g / norm) * c, the order optax uses, so float32 results agree bit for bit.
+            if not jnp.issubdtype(dtype, jnp.complexfloating):
+                d, f = scalars(dtype)
+                # (g / norm) * c, the order optax uses, so float32 results agree bit for bit.
+                return (gc / d * f).astype(g.dtype)
+            # Complex division by 1 + 0j may turn -0 into +0: keep g itself where not clipped.
             clipped = gc / safe_norm.astype(dtype) * c.astype(dtype)
             out = jnp.where(over, clipped, gc)
             return jnp.where(finite, out, jnp.full_like(out, jnp.nan)).astype(g.dtype)
