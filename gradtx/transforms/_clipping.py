@@ -108,7 +108,7 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         # Real leaves: g / d * f with the scalars d = norm, f = c where the norm exceeds c, and
         # d = f = 1 (exact: g / 1 * 1 = g) elsewhere; d = NaN for a non-finite norm. No select
         # per entry: the clipped gradient is one kernel that the moments read, not a select of
-        # g and g / norm * c repeated in each of them (bench/NOTES.md, change 9).
+        # g and g / norm * c repeated in each of them (bench/NOTES.md, change 10).
         divisor = jnp.where(finite, safe_norm, jnp.full_like(norm, jnp.nan))
         factor = jnp.where(over, c, jnp.ones_like(c))
         scalars = num.per_dtype(lambda dtype: (divisor.astype(dtype), factor.astype(dtype)))
