@@ -111,6 +111,25 @@ def test_masks_outside_give_adamw_with_a_decay_mask() -> None:
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
 
 
+def test_weight_decay_with_a_mask_chained_outside_is_adamw_with_that_mask() -> None:
+    params = {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
+    decay = {"w": [True] * 3, "b": [False] * 3}
+    wrapped = gradtx.chain(
+        gradtx.stacked(gradtx.scale_by_adam()),
+        gradtx.add_decayed_weights(0.5, decay),
+        gradtx.scale_by_learning_rate(0.1),
+    )
+    plain = gradtx.adamw(0.1, weight_decay=0.5, mask=decay)
+    ws, ps = wrapped.init(params), plain.init(params)
+    for step in range(3):
+        g = _grads(params, step)
+        wu, ws = jax.jit(wrapped.update)(g, ws, params)
+        pu, ps = plain.update(g, ps, params)
+        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-15)
+        params = gradtx.apply_updates(params, pu)
+
+
 def test_traced_step_grows_by_a_few_equations_per_leaf() -> None:
     # The design property behind the compile-time gain (bench/NOTES.md): the inner transform's
     # arithmetic is traced once per group, so a leaf adds only its stacking and its slice.
