@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from tests.support.registry import REGISTRY, Entry
+from tests.support.registry import ONE_VECTOR, REGISTRY, Entry
 from tests.test_contract import all_finite, grads_of, make_params, step
 
 IDS = [e.name for e in REGISTRY]
@@ -58,10 +58,6 @@ def transform_and_update(entry: Entry) -> tuple[gradtx.GradientTransformation, A
 
     # Jitted, as in the registry: eagerly, the line search's loops take seconds per step.
     return tx, jax.jit(update)
-
-
-# Entries whose state is one vector of all the leaves (`gradtx.flatten`).
-ONE_VECTOR = {"flatten_adamw"}
 
 
 def _mismatched_grads() -> list[tuple[str, Any, list[str]]]:

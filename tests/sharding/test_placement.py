@@ -24,7 +24,7 @@ from jax.sharding import PartitionSpec as P
 
 import gradtx
 from gradtx import _numerics
-from tests.support.registry import REGISTRY
+from tests.support.registry import ONE_VECTOR, REGISTRY
 
 AXES = ("data", "model")
 SPECS = {"rows": P("data", None), "cols": P(None, "model"), "bias": P()}
@@ -69,11 +69,6 @@ STACKED_GROUPS = {
     "explicit": {"float32[4]": "bias", "float32[8,4]": "cols", "float32[8,4]#1": "rows"},
     "auto": {"float32[4]": "bias", "float32[8,4]": MIXED},
 }
-
-
-# Entries whose state is one vector of all the leaves (`gradtx.flatten`): replicated in explicit
-# mode (a raveled leaf has no sharding of a split dim); under Auto shardings XLA places it.
-ONE_VECTOR = {"flatten_adamw"}
 
 
 def _param_of(path: tuple[Any, ...], mode: str) -> str | None:
@@ -163,6 +158,8 @@ def test_state_is_placed_like_params_and_keeps_its_type(entry, mode):
 
     with jax.set_mesh(mesh):
         params, grads = _placed(mode, 1.0), _placed(mode, -0.5)
+        # flatten's one vector: replicated in explicit mode (a raveled leaf has no sharding of a
+        # split dim); under Auto shardings XLA places it.
         one_vector = entry.name in ONE_VECTOR
         if mode == "auto" and entry.name.startswith("stacked"):
             # rows and cols share a stack here (the step sees no shardings): init warns.

@@ -268,3 +268,7 @@ REGISTRY: list[Entry] = [
         mu_dtype_arg="mu_dtype",
     ),
 ]
+
+# Entries whose state is one vector of all the leaves (`gradtx.flatten`, optax's state): it names
+# no leaf path, and under Auto shardings XLA places it.
+ONE_VECTOR = {"flatten_adamw"}
