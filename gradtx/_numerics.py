@@ -225,6 +225,24 @@ def _explicit_spec(x: Any) -> tuple[Any, tuple[Any, ...]] | None:
     return aval, spec + (None,) * (len(aval.shape) - len(spec))
 
 
+def split_sharding(x: Any) -> Any:
+    """``x``'s sharding when its type is on an explicit mesh and split along some dim, else ``None``.
+
+    Under ``Auto`` shardings (plain ``jax.jit``) types carry no sharding, so this is ``None``:
+    XLA places the results. Wrappers that reshape or regroup leaves (``flatten``, ``stacked``)
+    use it to keep explicit-mode types valid.
+    """
+    try:
+        sharding = jax.typeof(x).sharding
+    except (TypeError, AttributeError):
+        return None
+    mesh = getattr(sharding, "mesh", None)
+    spec = getattr(sharding, "spec", None)
+    if not getattr(mesh, "are_all_axes_explicit", False) or spec is None or all(s is None for s in spec):
+        return None
+    return sharding
+
+
 def check_sharding_types(
     expected: Any, found: Any, expected_name: str, found_name: str, *, where: str, strict: bool
 ) -> None:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
-from gradtx._numerics import check_init_params, check_updates
+from gradtx._numerics import check_init_params, check_updates, split_sharding
 from gradtx._tree import leaf_dtype
 
 __all__ = ["flatten"]
@@ -24,22 +24,9 @@ def _common_dtype(leaves: list[Any]) -> Any:
         return jnp.result_type(*dtypes)
 
 
-def _mesh_sharding(x: Any) -> Any:
-    """``x``'s sharding when it is typed on an explicit mesh and split along some dim, else ``None``."""
-    try:
-        sharding = jax.typeof(x).sharding
-    except (TypeError, AttributeError):
-        return None
-    mesh = getattr(sharding, "mesh", None)
-    spec = getattr(sharding, "spec", None)
-    if not getattr(mesh, "are_all_axes_explicit", False) or spec is None or all(s is None for s in spec):
-        return None
-    return sharding
-
-
 def _ravel(x: Any, dtype: Any) -> jax.Array:
     x = jnp.asarray(x)
-    if _mesh_sharding(x) is not None:
+    if split_sharding(x) is not None:
         # Explicit mode has no sharding for the raveled leaf of a split dim: the vector is replicated.
         x = jax.sharding.reshard(x, jax.sharding.PartitionSpec())
     return jnp.reshape(x.astype(dtype), (-1,))
@@ -62,7 +49,7 @@ def _from_vector(like: Any, vector: jax.Array) -> Any:
     for x in leaves:
         n = math.prod(jnp.shape(x))
         leaf = jnp.reshape(vector[offset : offset + n], jnp.shape(x)).astype(leaf_dtype(x))
-        sharding = _mesh_sharding(x)
+        sharding = split_sharding(x)
         out.append(leaf if sharding is None else jax.sharding.reshard(leaf, sharding))
         offset += n
     return jax.tree.unflatten(treedef, out)

@@ -24,7 +24,7 @@ from jax.core import Tracer
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx._checks import check_int
-from gradtx._numerics import check_init_params, check_updates
+from gradtx._numerics import check_init_params, check_updates, split_sharding
 from gradtx._tree import leaf_dtype, path_str
 
 __all__ = ["StackedState", "stacked"]
@@ -59,16 +59,8 @@ class StackedState(NamedTuple):
 def _spec_key(x: Any) -> str:
     # Leaves with different explicit shardings cannot be stacked; under Auto shardings (the
     # usual jit) the types carry no sharding and XLA places the stacks.
-    try:
-        sharding = jax.typeof(x).sharding
-    except (TypeError, AttributeError):
-        return ""
-    spec = getattr(sharding, "spec", None)
-    mesh = getattr(sharding, "mesh", None)
-    explicit = getattr(mesh, "are_all_axes_explicit", False)
-    if spec is None or not explicit or all(s is None for s in spec):
-        return ""
-    return ",".join(str(s) for s in spec)
+    sharding = split_sharding(x)
+    return "" if sharding is None else ",".join(str(s) for s in sharding.spec)
 
 
 def _kinds(leaves: list[Any]) -> list[str]:
