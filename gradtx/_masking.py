@@ -10,6 +10,7 @@ import numpy as np
 
 from gradtx import _tree
 from gradtx._base import GradientTransformation, Params, Updates, as_gradient_transformation
+from gradtx._stack_view import resolve_prefix
 
 __all__ = ["MaskedNode", "MaskedState", "masked"]
 
@@ -53,13 +54,14 @@ def _mask_value(path: Any, x: Any, where: str) -> bool:
     raise TypeError(f"{where}: mask leaves must be bools, but mask{_tree.path_str(path)} is {x!r:.60}.")
 
 
-def resolve_mask(mask: Any, tree: Any) -> Any:
+def resolve_mask(mask: Any, tree: Any, *, where: str = "masked") -> Any:
     """The mask tree: ``mask(tree)`` when ``mask`` is a function, else ``mask`` itself.
 
     A callable pytree with children (an equinox ``Module`` holding bools) is a tree, not a
-    function (see :func:`gradtx._tree.is_prefix_function`).
+    function (see :func:`gradtx._tree.is_prefix_function`). Inside :func:`gradtx.stacked`, a
+    mask written for the params is carried to the stacks (:mod:`gradtx._stack_view`).
     """
-    return mask(tree) if _tree.is_prefix_function(mask) else mask
+    return resolve_prefix(mask, tree, prefix_name="the mask", where=where, is_leaf=_is_mask_leaf)
 
 
 def mask_flags(

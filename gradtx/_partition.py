@@ -15,6 +15,7 @@ import jax
 from gradtx import _tree
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx._masking import masked
+from gradtx._stack_view import resolve_prefix
 
 __all__ = ["PartitionState", "broadcast_labels", "partition"]
 
@@ -96,7 +97,7 @@ def partition(
         members[label] = as_gradient_transformation(tx, where=f"{where}: transforms[{label!r}]")
 
     def group_masks(tree: Any, tree_name: str) -> dict[Hashable, Any]:
-        labels = param_labels(tree) if _tree.is_prefix_function(param_labels) else param_labels
+        labels = resolve_prefix(param_labels, tree, prefix_name="`param_labels`", where=where)
         full = broadcast_labels(labels, tree, tree_name=tree_name, where=where)
         used = []
         for label in jax.tree.leaves(full):

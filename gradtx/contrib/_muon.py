@@ -22,6 +22,7 @@ from gradtx import _numerics as num
 from gradtx._base import EmptyState, GradientTransformation, Params, Updates, safe_increment, zero_count
 from gradtx._combine import chain
 from gradtx._partition import partition
+from gradtx._stack_view import resolve_prefix
 from gradtx.contrib._newton_schulz import (
     MuonDimensionNumbers,
     _axes,
@@ -64,8 +65,7 @@ class MuonState(NamedTuple):
 
 def _resolve_dims(dims: Any, tree: Any, *, where: str) -> list[Any]:
     """Per-leaf dimension numbers (or ``None``) for the leaves of ``tree``, from a prefix tree or callable."""
-    if _tree.is_prefix_function(dims):
-        dims = dims(tree)
+    dims = resolve_prefix(dims, tree, prefix_name="the weight dimension numbers", where=where, is_leaf=_is_dims_entry)
     if dims is None or _is_dims(dims):
         return [dims] * len(jax.tree.leaves(tree))
     full = _tree.broadcast_prefix(

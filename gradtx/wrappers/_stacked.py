@@ -10,6 +10,7 @@ one slice of the stacked update.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import warnings
@@ -25,6 +26,7 @@ from jax.core import Tracer
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx._checks import check_int
 from gradtx._numerics import check_init_params, check_updates, split_sharding
+from gradtx._stack_view import StackView, viewing
 from gradtx._tree import leaf_dtype, path_str
 
 __all__ = ["StackedState", "stacked"]
@@ -202,18 +204,20 @@ def _check_tree(tree: Any, key: str, n_leaves: int) -> None:
 
 
 @contextlib.contextmanager
-def _inside(stacks: dict[str, Any]) -> Iterator[None]:
-    """Adds to an error of ``inner`` that it saw the stacks, whose names its paths then hold."""
+def _inside(view: StackView) -> Iterator[None]:
+    """Runs ``inner`` with ``view`` for its masks; adds to its errors that it saw the stacks."""
     try:
-        yield
+        with viewing(view):
+            yield
     except (ValueError, TypeError) as e:
         if type(e) not in (ValueError, TypeError):
             raise
-        names = sorted(stacks)
+        names = sorted(view.groups)
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         raise type(e)(
             f"{e}\n(raised inside stacked, where `inner` sees the dict of stacks {{{shown}}} instead of the "
-            "params: masks and labels go outside, e.g. `masked(stacked(inner), mask)`)"
+            "params: gradtx's masks and labels are carried to the stacks, a tree for the params that another "
+            "library's transform gets is not; apply such a one outside, e.g. `masked(stacked(inner), mask)`)"
         ) from e
 
 
@@ -226,7 +230,12 @@ def _row(stack: jax.Array, position: jax.Array) -> jax.Array:
 
 
 def _update_per_leaf(
-    inner: GradientTransformation, stacks: dict[str, Any], states: Any, params: Any, extra_args: dict[str, Any]
+    inner: GradientTransformation,
+    stacks: dict[str, Any],
+    states: Any,
+    params: Any,
+    extra_args: dict[str, Any],
+    view: StackView,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``inner`` on each leaf of each stack (``vmap`` over the stacking dim): one leaf per tree."""
     if not isinstance(states, dict) or set(states) != set(stacks):
@@ -239,8 +248,8 @@ def _update_per_leaf(
     for name, stack in stacks.items():
         p = None if params is None else params[name]
 
-        def one(g: Any, s: Any, p: Any) -> tuple[Any, Any]:
-            with _inside(stacks):
+        def one(g: Any, s: Any, p: Any, name: str = name) -> tuple[Any, Any]:
+            with _inside(dataclasses.replace(view, group=name)):
                 return inner.update(g, s, p, **extra_args)
 
         if _is_alone(name):
@@ -279,8 +288,15 @@ def stacked(
     *per leaf* (the layer-wise trust ratios of lamb/lars, adafactor's factored moments, per-leaf
     clipping) would be taken per group: wrap those with ``per_leaf=True``, which runs ``inner``
     on each leaf as a tree of its own (exact for them; a whole-tree reduction inside would then
-    see one leaf). Masks and labels inside ``inner`` would see the stacked tree: apply them
-    outside, e.g. ``masked(stacked(adamw(...)), mask)``.
+    see one leaf).
+
+    Masks and labels of gradtx transforms inside ``inner`` (``adamw(..., mask=...)``,
+    ``masked``, ``partition``, muon's dimension numbers) are written for the params, as
+    outside: a function is called on the params (at ``init``) or updates (at ``update``) given
+    to ``stacked``, a tree is matched against them, and each stack gets the value its leaves
+    share. Leaves of one group with different values raise a ``ValueError`` naming two of
+    them: such a mask goes outside, e.g. ``masked(stacked(adamw(...)), mask)``. Another
+    library's mask inside (``optax.masked``) sees the stacks.
 
     In explicit sharding mode, leaves of one shape but different shardings form separate groups
     (``float32[8,4]``, ``float32[8,4]#1``) and each stack is sharded like its leaves;
@@ -350,13 +366,14 @@ def stacked(
         sizes = {name: jnp.asarray(len(members), jnp.int32) for name, members in groups.items()}
         tree = {_tree_key(paths, kinds): jnp.asarray(len(leaves), jnp.int32)}
         stacks = _stack(leaves, groups)
-        with _inside(stacks):
-            if per_leaf:
-                inner_state = {
-                    name: inner.init(stack) if _is_alone(name) else jax.vmap(inner.init)(stack)
-                    for name, stack in stacks.items()
-                }
-            else:
+        view = StackView(params, groups, paths)
+        if per_leaf:
+            inner_state = {}
+            for name, stack in stacks.items():
+                with _inside(dataclasses.replace(view, group=name)):
+                    inner_state[name] = inner.init(stack) if _is_alone(name) else jax.vmap(inner.init)(stack)
+        else:
+            with _inside(view):
                 inner_state = inner.init(stacks)
         return StackedState(inner_state, rows, sizes, tree)
 
@@ -383,10 +400,13 @@ def stacked(
         if params is not None:
             stacked_params = _stack(treedef.flatten_up_to(params), groups)
         stacks = _stack(leaves, groups)
+        view = StackView(updates, groups, paths)
         if per_leaf:
-            new_stacks, inner_state = _update_per_leaf(inner, stacks, state.inner_state, stacked_params, extra_args)
+            new_stacks, inner_state = _update_per_leaf(
+                inner, stacks, state.inner_state, stacked_params, extra_args, view
+            )
         else:
-            with _inside(stacks):
+            with _inside(view):
                 new_stacks, inner_state = inner.update(stacks, state.inner_state, stacked_params, **extra_args)
         out: list[Any] = [None] * len(leaves)
         for name, members in groups.items():

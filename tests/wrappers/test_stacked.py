@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -273,13 +274,79 @@ def test_rows_are_shared_by_the_groups_and_the_tree_key_is_stable() -> None:
 
 @pytest.mark.parametrize("per_leaf", [False, True])
 def test_an_error_of_inner_says_that_it_saw_the_stacks(per_leaf: bool) -> None:
-    # A mask tree given inside sees the stacks' names; the error says so and what to do.
+    # optax's masked matches its mask tree against what it is given, the stacks; the error says so.
     params = {"w": jnp.ones((2, 3), jnp.float32), "b": jnp.ones(3, jnp.float32)}
-    tx = gradtx.stacked(gradtx.adamw(0.1, mask={"w": True, "b": False}), per_leaf=per_leaf)
+    tx = gradtx.stacked(optax.masked(optax.adam(0.1), {"w": True, "b": False}), per_leaf=per_leaf)
     inside = r"raised inside stacked, where `inner` sees the dict of stacks"
-    with pytest.raises(ValueError, match=rf"(?s)masked: .*{inside} .*float32\[2,3\]"):
+    with pytest.raises(ValueError, match=rf"(?s){inside} .*float32\[2,3\].*`masked\(stacked\(inner\), mask\)`"):
         tx.init(params)
     # An update that inner rejects (polyak needs `value=`) keeps its type and gets the same context.
     polyak = gradtx.stacked(gradtx.polyak_sgd(), per_leaf=per_leaf)
     with pytest.raises(TypeError, match=rf"(?s)value.*{inside}"):
         polyak.update(params, polyak.init(params), params)
+
+
+# Masks written for the params, given to a transform inside stacked: carried to the stacks.
+MASKS_INSIDE = {
+    "ndim function": lambda p: jax.tree.map(lambda x: x.ndim > 1, p),
+    "path function": lambda p: jax.tree_util.tree_map_with_path(lambda path, _: path[0].key == "w", p),
+    "tree": DECAY,
+    "prefix tree": {"w": True, "b": False},
+}
+
+
+def _assert_steps_equal(wrapped: Any, plain: Any, params: Any, **tolerance: float) -> None:
+    ws, ps = wrapped.init(params), plain.init(params)
+    for step in range(3):
+        g = _grads(params, step)
+        wu, ws = jax.jit(wrapped.update)(g, ws, params)
+        pu, ps = plain.update(g, ps, params)
+        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), **tolerance)
+        params = gradtx.apply_updates(params, pu)
+
+
+@pytest.mark.parametrize("per_leaf", [False, True])
+@pytest.mark.parametrize("mask", list(MASKS_INSIDE))
+def test_a_mask_inside_is_written_for_the_params(mask: str, per_leaf: bool) -> None:
+    # Before, a function mask saw the stacks: the 1-D biases were 2-D stacks, and were decayed.
+    params = {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
+    wrapped = gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.5, mask=MASKS_INSIDE[mask]), per_leaf=per_leaf)
+    _assert_steps_equal(wrapped, gradtx.adamw(0.1, weight_decay=0.5, mask=DECAY), params, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("per_leaf", [False, True])
+def test_labels_and_nested_masks_inside_are_written_for_the_params(per_leaf: bool) -> None:
+    params = {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
+    groups = {"decay": gradtx.adamw(0.1, weight_decay=0.5), "plain": gradtx.sgd(0.1, momentum=0.9)}
+    by_name = lambda p: jax.tree_util.tree_map_with_path(lambda path, _: "decay" if path[0].key == "w" else "plain", p)
+    for labels in (by_name, {"w": "decay", "b": "plain"}):
+        wrapped = gradtx.stacked(gradtx.partition(groups, labels), per_leaf=per_leaf)
+        _assert_steps_equal(wrapped, gradtx.partition(groups, by_name), params, rtol=1e-12, atol=1e-15)
+    # A mask inside a mask: the outer one leaves the inner one the stacks it kept.
+    nested = gradtx.masked(gradtx.masked(gradtx.sgd(0.1, momentum=0.9), {"w": [True, False, True], "b": True}), DECAY)
+    plain = gradtx.masked(gradtx.sgd(0.1, momentum=0.9), DECAY)
+    # w[1]'s inner mask is False but w[0]'s True: one stack, two values.
+    with pytest.raises(ValueError, match=r"inside stacked, the mask is True at \['w'\]\[0\] but False at \['w'\]\[1\]"):
+        gradtx.stacked(nested, per_leaf=per_leaf).init(params)
+    inner = gradtx.masked(gradtx.sgd(0.1, momentum=0.9), {"w": True, "b": False})
+    uniform = gradtx.masked(inner, {"w": True, "b": True})
+    _assert_steps_equal(gradtx.stacked(uniform, per_leaf=per_leaf), plain, params, rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(data=st.data(), shape_ids=st.lists(st.integers(0, len(SHAPES) - 1), min_size=1, max_size=8))
+def test_a_mask_inside_equals_it_outside_or_names_the_group_it_splits(data: Any, shape_ids: list[int]) -> None:
+    flags = data.draw(st.lists(st.booleans(), min_size=len(shape_ids), max_size=len(shape_ids)))
+    per_leaf = data.draw(st.booleans())
+    mask = {f"p{i}": flag for i, flag in enumerate(flags)}
+    params = _tree(shape_ids)
+    wrapped = gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.5, mask=mask), per_leaf=per_leaf)
+    by_group: dict[int, set[bool]] = {}
+    for s, flag in zip(shape_ids, flags, strict=True):
+        by_group.setdefault(s, set()).add(flag)
+    if all(len(values) == 1 for values in by_group.values()):
+        _assert_steps_equal(wrapped, gradtx.adamw(0.1, weight_decay=0.5, mask=mask), params, rtol=1e-12, atol=1e-15)
+    else:
+        with pytest.raises(ValueError, match=r"masked: inside stacked, the mask is .* two leaves of the group float64"):
+            wrapped.init(params)

@@ -1,0 +1,129 @@
+"""Masks, labels and other per-param prefixes given to a transform that runs inside ``stacked``.
+
+Inside :func:`gradtx.stacked`, the inner transform sees a dict of stacks (one per group of
+leaves of equal shape and dtype), or with ``per_leaf=True`` one leaf of a stack at a time. A
+mask written for the user's params (``{"w": True, "b": False}``, or ``lambda p: ...`` that
+looks at ``ndim`` or at key paths) would be matched against the stacks: a tree fails to match,
+and a function silently sees stacked shapes and group names. ``stacked`` therefore records
+here the tree it was given and how its leaves are grouped, and :func:`resolve_prefix` carries a
+prefix from that tree to the groups: each group gets the value its leaves share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+
+from gradtx import _tree
+
+__all__ = ["StackView", "resolve_prefix", "viewing"]
+
+
+@dataclass(frozen=True)
+class StackView:
+    """What ``inner`` sees inside ``stacked``.
+
+    Attributes:
+      tree: the tree ``stacked`` was given (the params in ``init``, the updates in ``update``).
+      groups: group name -> indices of its leaves in ``tree``'s flattening order.
+      paths: each leaf's printable key path.
+      group: with ``per_leaf=True``, the group whose leaf ``inner`` sees now; else ``None``
+        (``inner`` sees the dict of all stacks).
+    """
+
+    tree: Any
+    groups: dict[str, list[int]]
+    paths: list[str]
+    group: str | None = None
+
+    def sees(self, tree: Any) -> bool:
+        """Whether ``tree`` is what ``inner`` is given here: the dict of stacks, or one leaf."""
+        if self.group is not None:
+            return jax.tree_util.treedef_is_leaf(jax.tree.structure(tree))
+        return isinstance(tree, dict) and set(tree) == set(self.groups)
+
+
+_CURRENT: contextvars.ContextVar[StackView | None] = contextvars.ContextVar("gradtx_stack_view", default=None)
+
+
+@contextlib.contextmanager
+def viewing(view: StackView) -> Iterator[None]:
+    """Makes ``view`` the one :func:`resolve_prefix` consults, for the ``with`` block."""
+    token = _CURRENT.set(view)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def _is_prefix_of(prefix: Any, tree: Any, is_leaf: Callable[[Any], bool] | None) -> bool:
+    try:
+        jax.tree.structure(prefix, is_leaf=is_leaf).flatten_up_to(tree)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # a traced or non-scalar value: the caller's own check names it
+        return False
+
+
+def resolve_prefix(
+    prefix: Any,
+    tree: Any,
+    *,
+    prefix_name: str,
+    where: str,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> Any:
+    """``prefix(tree)`` when ``prefix`` is a function, else ``prefix``; inside ``stacked``, carried to the groups.
+
+    Outside :func:`gradtx.stacked` (or when ``tree`` is not what its ``inner`` is given, e.g. a
+    subtree) this is the usual rule for masks and labels. Inside, a function is called on the
+    user's tree, and a tree written for the user's tree is broadcast over its leaves; each group
+    then gets the value that its leaves share: a dict ``{group: value}`` (a leaf's value when
+    ``inner`` sees one leaf, ``per_leaf=True``). A prefix that already matches the stacks (one
+    that another gradtx transform derived from a carried one, or a bare ``True``) is kept.
+
+    Raises:
+      ValueError: when the leaves of one group get different values (naming two of them and
+        the group), or when a prefix tree matches neither the stacks nor the user's tree.
+    """
+    view = _CURRENT.get()
+    is_function = _tree.is_prefix_function(prefix)
+    if view is None or not view.sees(tree):
+        return prefix(tree) if is_function else prefix
+    if is_function:
+        prefix = prefix(view.tree)
+    elif _is_prefix_of(prefix, tree, is_leaf):
+        return prefix
+    full = _tree.broadcast_prefix(
+        prefix, view.tree, prefix_name=prefix_name, tree_name="the tree given to stacked", where=where, is_leaf=is_leaf
+    )
+    values = jax.tree.structure(view.tree).flatten_up_to(full)
+    names = [view.group] if view.group is not None else list(view.groups)
+    per_group: dict[str, Any] = {}
+    for name in names:
+        members = view.groups[name]
+        first = values[members[0]]
+        for i in members[1:]:
+            if not _same(values[i], first):
+                raise ValueError(
+                    f"{where}: inside stacked, {prefix_name} is {first!r:.40} at {view.paths[members[0]]} but "
+                    f"{values[i]!r:.40} at {view.paths[i]}, two leaves of the group {name} that the inner transform "
+                    "sees as one stack; apply it outside stacked, e.g. `masked(stacked(inner), mask)`, "
+                    "`partition({...: stacked(...)}, labels)`, or for AdamW's decay mask "
+                    "`chain(stacked(scale_by_adam()), add_decayed_weights(wd, mask), scale_by_learning_rate(lr))`"
+                )
+        per_group[name] = first
+    return per_group[view.group] if view.group is not None else per_group
