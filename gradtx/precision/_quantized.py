@@ -25,6 +25,7 @@ from jax.sharding import PartitionSpec
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
+from gradtx._numerics import split_sharding
 
 _SUPPORTED_BITS = (8,)
 # Code `c` (an int8) stands for entry `c + _OFFSET` of a map.
@@ -120,10 +121,11 @@ def block_layout(shape: tuple[int, ...], block_size: int) -> tuple[tuple[int, ..
 
 def _explicit_spec(x: jax.Array) -> tuple[Any, ...] | None:
     """``x``'s partition spec (padded to its rank) where it is sharded in explicit mode, else ``None``."""
-    spec = getattr(jax.typeof(x).sharding, "spec", None)
-    if spec is None or all(s is None for s in spec):
+    sharding = split_sharding(x)
+    if sharding is None:
         return None
-    return tuple(spec) + (None,) * (x.ndim - len(spec))
+    spec = tuple(sharding.spec)
+    return spec + (None,) * (x.ndim - len(spec))
 
 
 def _blocks(x: jax.Array, block_size: int, pad_value: Any) -> tuple[jax.Array, tuple[Any, ...] | None]:
