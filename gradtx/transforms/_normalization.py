@@ -69,7 +69,7 @@ def scale_by_param_statistic(
             dt = num.compute_dtype(num.wider(g.dtype, x.dtype))
             value = statistic(num.cast(x, dt))
             scale = jnp.maximum(value, floor_for(value.dtype))
-            return (num.cast(g, dt) * num.cast(scale, dt)).astype(g.dtype)
+            return num.cast(num.cast(g, dt) * num.cast(scale, dt), g.dtype)
 
         return jax.tree.map(leaf, updates, params), state
 
@@ -118,9 +118,11 @@ def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> Gradie
         divisor = (jnp.sqrt(total) + num.as_dtype(eps, acc)) / num.as_dtype(scale_factor, acc)
         divisor = num.nan_unless_finite(divisor, total)  # g / inf = 0 would silently zero every update
 
+        divisor_as = num.per_dtype(lambda dt: num.cast(divisor, dt))
+
         def leaf(g: jax.Array) -> jax.Array:
             dt = num.compute_dtype(g.dtype)
-            return (g.astype(dt) / divisor.astype(dt)).astype(g.dtype)
+            return num.cast(num.cast(g, dt) / divisor_as(dt), g.dtype)
 
         return jax.tree.map(leaf, updates), state
 

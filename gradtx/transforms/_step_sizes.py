@@ -85,7 +85,7 @@ def scale_by_polyak(
 
         def leaf(g: jax.Array) -> jax.Array:
             dtype = num.compute_dtype(g.dtype)
-            return (num.cast(g, dtype) * step_for(dtype)).astype(g.dtype)
+            return num.cast(num.cast(g, dtype) * step_for(dtype), g.dtype)
 
         new_updates = jax.tree.map(leaf, updates)
         return new_updates, state
