@@ -69,6 +69,25 @@ def _is_prefix_of(prefix: Any, tree: Any, is_leaf: Callable[[Any], bool] | None)
     return True
 
 
+def _drop_under_empty(prefix: Any, tree: Any, is_leaf: Callable[[Any], bool] | None) -> Any:
+    """``prefix`` with ``tree``'s own node wherever ``tree`` has a subtree without leaves.
+
+    A ``stacked`` inside ``masked`` is given the params with a ``MaskedNode`` for each subtree
+    that the outer mask removed; entries of a prefix under such a node do not apply.
+    """
+    if not jax.tree.leaves(tree):
+        return tree
+    if jax.tree_util.treedef_is_leaf(jax.tree.structure(prefix, is_leaf=is_leaf)):
+        return prefix
+    prefix_children, prefix_def = jax.tree.flatten(prefix, is_leaf=lambda x: x is not prefix)
+    tree_children, tree_def = jax.tree.flatten(tree, is_leaf=lambda x: x is not tree)
+    if prefix_def != tree_def:
+        return prefix  # not a prefix: broadcast_prefix names the path
+    return prefix_def.unflatten(
+        [_drop_under_empty(p, t, is_leaf) for p, t in zip(prefix_children, tree_children, strict=True)]
+    )
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is b:
         return True
@@ -107,6 +126,8 @@ def resolve_prefix(
         prefix = prefix(view.tree)
     elif _is_prefix_of(prefix, tree, is_leaf):
         return prefix
+    if not _is_prefix_of(prefix, view.tree, is_leaf):
+        prefix = _drop_under_empty(prefix, view.tree, is_leaf)
     full = _tree.broadcast_prefix(
         prefix, view.tree, prefix_name=prefix_name, tree_name="the tree given to stacked", where=where, is_leaf=is_leaf
     )

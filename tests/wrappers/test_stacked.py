@@ -334,6 +334,37 @@ def test_labels_and_nested_masks_inside_are_written_for_the_params(per_leaf: boo
     _assert_steps_equal(gradtx.stacked(uniform, per_leaf=per_leaf), plain, params, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("per_leaf", [False, True])
+def test_a_mask_inside_stacked_inside_masked_skips_what_the_outer_mask_removed(per_leaf: bool) -> None:
+    params = {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
+    params["e"] = {"x": jnp.ones(4)}
+    outer = {"w": True, "b": True, "e": False}
+    # The inner mask has entries under "e", which stacked is given as a MaskedNode.
+    inner_mask = {"w": True, "b": False, "e": {"x": True}}
+    wrapped = gradtx.masked(
+        gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.5, mask=inner_mask), per_leaf=per_leaf), outer
+    )
+    plain = gradtx.masked(gradtx.adamw(0.1, weight_decay=0.5, mask=inner_mask), outer)
+    _assert_steps_equal(wrapped, plain, params, rtol=1e-12, atol=1e-15)
+    wrong = gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.5, mask={"w": True, "c": False}), per_leaf=per_leaf)
+    with pytest.raises(ValueError, match=r"the mask has an entry at \['c'\] that the tree given to stacked lacks"):
+        wrong.init(params)
+
+
+def test_muons_dimension_numbers_inside_are_written_for_the_params() -> None:
+    # By key path: the "w" matrices are orthogonalized, the "v" matrices go to AdamW.
+    params = {"w": [jnp.sin(jnp.arange(12.0) + i).reshape(4, 3) for i in range(2)], "v": [jnp.ones((3, 4))]}
+    dims = lambda p: jax.tree_util.tree_map_with_path(
+        lambda path, _: gradtx.contrib.MuonDimensionNumbers() if path[0].key == "w" else None, p
+    )
+    make = lambda: gradtx.contrib.muon(0.1, muon_weight_dimension_numbers=dims)
+    _assert_steps_equal(gradtx.stacked(make(), per_leaf=True), make(), params, rtol=1e-10, atol=1e-12)
+    # A "v" of the shape of the "w"s would share their stack, one vmapped computation for both.
+    params["v"] = [jnp.ones((4, 3))]
+    with pytest.raises(ValueError, match=r"is 'adam' at \['v'\]\[0\] but 'muon' at \['w'\]\[0\], two leaves of"):
+        gradtx.stacked(make(), per_leaf=True).init(params)
+
+
 @settings(max_examples=20, deadline=None, derandomize=True)
 @given(data=st.data(), shape_ids=st.lists(st.integers(0, len(SHAPES) - 1), min_size=1, max_size=8))
 def test_a_mask_inside_equals_it_outside_or_names_the_group_it_splits(data: Any, shape_ids: list[int]) -> None:
