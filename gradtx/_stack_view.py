@@ -6,7 +6,9 @@ mask written for the user's params (``{"w": True, "b": False}``, or ``lambda p: 
 looks at ``ndim`` or at key paths) would be matched against the stacks: a tree fails to match,
 and a function silently sees stacked shapes and group names. ``stacked`` therefore records
 here the tree it was given and how its leaves are grouped, and :func:`resolve_prefix` carries a
-prefix from that tree to the groups: each group gets the value its leaves share.
+prefix from that tree to the groups: each group gets the value its leaves share. Transforms
+that take a statistic per leaf (a norm, a mean, a factorization) call :func:`check_not_stacked`,
+which raises where they would take it per stack instead.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import jax
 
 from gradtx import _tree
 
-__all__ = ["StackView", "resolve_prefix", "viewing"]
+__all__ = ["StackView", "check_not_stacked", "resolve_prefix", "viewing"]
 
 
 @dataclass(frozen=True)
@@ -148,3 +150,25 @@ def resolve_prefix(
                 )
         per_group[name] = first
     return per_group[view.group] if view.group is not None else per_group
+
+
+def check_not_stacked(tree: Any, *, where: str, statistic: str) -> None:
+    """Raises where a transform that takes ``statistic`` per leaf is given the stacks of ``stacked``.
+
+    In ``stacked``'s default mode the inner transform sees one stack ``(n, *shape)`` per group of
+    leaves, so a norm, mean or factorization per leaf would be taken over a whole stack, or
+    along the stacking dim: numbers unlike the unstacked transform's, with no error. With
+    ``per_leaf=True`` it sees each leaf as a tree of its own, which is exact.
+
+    Raises:
+      ValueError: naming ``where``, the statistic and ``per_leaf=True``.
+    """
+    view = _CURRENT.get()
+    if view is not None and view.group is None and view.sees(tree):
+        names = sorted(view.groups)
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise ValueError(
+            f"{where} takes {statistic} per leaf, but inside stacked it is given one stack of leaves per shape "
+            f"and dtype ({shown}), over which it would take one per stack: use stacked(..., per_leaf=True), "
+            "which gives it each leaf as a tree of its own"
+        )

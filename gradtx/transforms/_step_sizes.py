@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as num
 from gradtx._base import EmptyState, GradientTransformation, Params, Updates
+from gradtx._stack_view import check_not_stacked
 
 _POLYAK_VARIANTS = ("sps", "sps+")
 
@@ -151,6 +152,9 @@ def scale_by_distance_over_gradients(
     param_dtype = _checks.check_dtype("param_dtype", param_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByDistanceOverGradientsState:
+        check_not_stacked(
+            params, where=where, statistic="the distance from the initial params and the gradients' sum of squares"
+        )
         num.check_init_params(params, where="scale_by_distance_over_gradients")
 
         def first_dist(x: Any) -> jax.Array:
@@ -171,6 +175,9 @@ def scale_by_distance_over_gradients(
         updates: Updates, state: ScaleByDistanceOverGradientsState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByDistanceOverGradientsState]:
         del extra_args
+        check_not_stacked(
+            updates, where=where, statistic="the distance from the initial params and the gradients' sum of squares"
+        )
         num.check_updates(updates, where=where, params=params, need_params=True)
         num.check_updates(updates, where=where, state_tree=state.init_params, state_name="state.init_params")
 

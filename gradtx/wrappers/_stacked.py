@@ -286,9 +286,10 @@ def stacked(
     through reductions over the whole tree: sgd, momentum, adam/adamw/nadam/amsgrad, lion,
     rmsprop, adagrad, ... chained with ``clip_by_global_norm``. Statistics that ``inner`` takes
     *per leaf* (the layer-wise trust ratios of lamb/lars, adafactor's factored moments, per-leaf
-    clipping) would be taken per group: wrap those with ``per_leaf=True``, which runs ``inner``
-    on each leaf as a tree of its own (exact for them; a whole-tree reduction inside would then
-    see one leaf).
+    clipping, novograd, sm3, DoG, centralization, muon's orthogonalization) would be taken per
+    stack, so gradtx's transforms that take them raise a ``ValueError`` there: wrap those with
+    ``per_leaf=True``, which runs ``inner`` on each leaf as a tree of its own (exact for them; a
+    whole-tree reduction inside would then see one leaf).
 
     Masks and labels of gradtx transforms inside ``inner`` (``adamw(..., mask=...)``,
     ``masked``, ``partition``, muon's dimension numbers) are written for the params, as
