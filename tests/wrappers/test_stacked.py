@@ -44,6 +44,21 @@ def _grads(params: Any, step: int) -> Any:
     return jax.tree.map(lambda x: jnp.sin(3.0 * x + step) - 0.2 * x, params)
 
 
+def _assert_steps_equal(wrapped: Any, plain: Any, params: Any, **tolerance: float) -> None:
+    ws, ps = wrapped.init(params), plain.init(params)
+    for step in range(3):
+        g = _grads(params, step)
+        wu, ws = jax.jit(wrapped.update)(g, ws, params)
+        pu, ps = plain.update(g, ps, params)
+        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), **tolerance)
+        params = gradtx.apply_updates(params, pu)
+
+
+def _weights_and_biases() -> dict[str, list[jax.Array]]:
+    return {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
+
+
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(
     shape_ids=st.lists(st.integers(0, len(SHAPES) - 1), min_size=1, max_size=9),
@@ -119,17 +134,8 @@ MASKED_ADAMW = {
 
 @pytest.mark.parametrize("name", list(MASKED_ADAMW))
 def test_masks_outside_give_adamw_with_a_decay_mask(name: str) -> None:
-    params = {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
     build, tolerance = MASKED_ADAMW[name]
-    wrapped, plain = build(), gradtx.adamw(0.1, weight_decay=0.5, mask=DECAY)
-    ws, ps = wrapped.init(params), plain.init(params)
-    for step in range(3):
-        g = _grads(params, step)
-        wu, ws = jax.jit(wrapped.update)(g, ws, params)
-        pu, ps = plain.update(g, ps, params)
-        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), **tolerance)
-        params = gradtx.apply_updates(params, pu)
+    _assert_steps_equal(build(), gradtx.adamw(0.1, weight_decay=0.5, mask=DECAY), _weights_and_biases(), **tolerance)
 
 
 def test_traced_step_grows_by_a_few_equations_per_leaf() -> None:
@@ -311,29 +317,18 @@ MASKS_INSIDE = {
 }
 
 
-def _assert_steps_equal(wrapped: Any, plain: Any, params: Any, **tolerance: float) -> None:
-    ws, ps = wrapped.init(params), plain.init(params)
-    for step in range(3):
-        g = _grads(params, step)
-        wu, ws = jax.jit(wrapped.update)(g, ws, params)
-        pu, ps = plain.update(g, ps, params)
-        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), **tolerance)
-        params = gradtx.apply_updates(params, pu)
-
-
 @pytest.mark.parametrize("per_leaf", [False, True])
 @pytest.mark.parametrize("mask", list(MASKS_INSIDE))
 def test_a_mask_inside_is_written_for_the_params(mask: str, per_leaf: bool) -> None:
     # Before, a function mask saw the stacks: the 1-D biases were 2-D stacks, and were decayed.
-    params = {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
+    params = _weights_and_biases()
     wrapped = gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.5, mask=MASKS_INSIDE[mask]), per_leaf=per_leaf)
     _assert_steps_equal(wrapped, gradtx.adamw(0.1, weight_decay=0.5, mask=DECAY), params, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("per_leaf", [False, True])
 def test_labels_and_nested_masks_inside_are_written_for_the_params(per_leaf: bool) -> None:
-    params = {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
+    params = _weights_and_biases()
     groups = {"decay": gradtx.adamw(0.1, weight_decay=0.5), "plain": gradtx.sgd(0.1, momentum=0.9)}
     by_name = lambda p: jax.tree_util.tree_map_with_path(lambda path, _: "decay" if path[0].key == "w" else "plain", p)
     for labels in (by_name, {"w": "decay", "b": "plain"}):
@@ -352,8 +347,7 @@ def test_labels_and_nested_masks_inside_are_written_for_the_params(per_leaf: boo
 
 @pytest.mark.parametrize("per_leaf", [False, True])
 def test_a_mask_inside_stacked_inside_masked_skips_what_the_outer_mask_removed(per_leaf: bool) -> None:
-    params = {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
-    params["e"] = {"x": jnp.ones(4)}
+    params: dict[str, Any] = {**_weights_and_biases(), "e": {"x": jnp.ones(4)}}
     outer = {"w": True, "b": True, "e": False}
     # The inner mask has entries under "e", which stacked is given as a MaskedNode.
     inner_mask = {"w": True, "b": False, "e": {"x": True}}
