@@ -23,7 +23,11 @@ import jax
 
 from gradtx import _tree
 
-__all__ = ["StackView", "check_not_stacked", "resolve_prefix", "viewing"]
+__all__ = ["StackLayoutError", "StackView", "check_not_stacked", "check_whole_tree", "resolve_prefix", "viewing"]
+
+
+class StackLayoutError(ValueError):
+    """A transform or a mask that ``stacked``'s layout would silently change; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def resolve_prefix(
         first = values[members[0]]
         for i in members[1:]:
             if not _same(values[i], first):
-                raise ValueError(
+                raise StackLayoutError(
                     f"{where}: inside stacked, {prefix_name} is {first!r:.40} at {view.paths[members[0]]} but "
                     f"{values[i]!r:.40} at {view.paths[i]}, two leaves of the group {name} that the inner transform "
                     "sees as one stack; apply it outside stacked, e.g. `masked(stacked(inner), mask)`, "
@@ -167,8 +171,35 @@ def check_not_stacked(tree: Any, *, where: str, statistic: str) -> None:
     if view is not None and view.group is None and view.sees(tree):
         names = sorted(view.groups)
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-        raise ValueError(
+        raise StackLayoutError(
             f"{where} takes {statistic} per leaf, but inside stacked it is given one stack of leaves per shape "
             f"and dtype ({shown}), over which it would take one per stack: use stacked(..., per_leaf=True), "
             "which gives it each leaf as a tree of its own"
+        )
+
+
+def check_whole_tree(tree: Any, *, where: str, statistic: str, outside: str | None = None) -> None:
+    """Raises where a transform that takes ``statistic`` over the whole tree is given one leaf by ``stacked``.
+
+    With ``per_leaf=True``, ``stacked`` gives its inner transform each leaf as a tree of its own,
+    so a global norm (clipping, normalization, a skipped step) would be taken per leaf, with no
+    error. In the default mode the stacks hold every leaf, so it is exact there.
+
+    Args:
+      tree: what the transform is given.
+      where: the transform's name.
+      statistic: what it takes over the whole tree, for the message.
+      outside: how to apply it outside ``stacked``, for the message; default
+        ``chain(<where>(...), stacked(inner, per_leaf=True))``.
+
+    Raises:
+      ValueError: naming ``where``, the statistic and how to apply it outside.
+    """
+    view = _CURRENT.get()
+    if view is not None and view.group is not None and len(view.paths) > 1 and view.sees(tree):
+        outside = outside or f"chain({where}(...), stacked(inner, per_leaf=True))"
+        raise StackLayoutError(
+            f"{where} takes {statistic} over the whole tree, but stacked(..., per_leaf=True) gives it one leaf "
+            f"at a time (of {len(view.paths)}), so it would take one per leaf: apply it outside stacked, e.g. "
+            f"{outside}, or use the default per_leaf=False"
         )

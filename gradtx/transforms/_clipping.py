@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as num
 from gradtx._base import EmptyState, GradientTransformation, OptState, Params, Updates
-from gradtx._stack_view import check_not_stacked
+from gradtx._stack_view import check_not_stacked, check_whole_tree
 from gradtx._tree import path_str
 
 
@@ -98,6 +98,7 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
+        check_whole_tree(updates, where="clip_by_global_norm", statistic="the global norm")
         num.check_updates(updates, where="clip_by_global_norm", params=params)
         norm = num.tree_l2_norm(updates)
         c = num.as_dtype(max_norm, norm.dtype)

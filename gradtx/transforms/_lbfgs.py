@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks, _tree
 from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
+from gradtx._stack_view import check_whole_tree
 from gradtx.transforms import _tree_math as tm
 
 __all__ = ["ScaleByLBFGSState", "scale_by_lbfgs"]
@@ -141,6 +142,7 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         updates: Updates, state: ScaleByLBFGSState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByLBFGSState]:
         del extra_args
+        check_whole_tree(updates, where=where, statistic="inner products of the curvature pairs")
         _tree.require_params(params, where=where)
         _tree.check_same_structure(params, updates, "params", "updates", where=where)
         _tree.check_same_structure(params, state.params, "params", "state.params", where=where)

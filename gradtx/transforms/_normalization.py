@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as num
 from gradtx._base import EmptyState, GradientTransformation, Params, Updates
-from gradtx._stack_view import check_not_stacked
+from gradtx._stack_view import check_not_stacked, check_whole_tree
 
 
 def scale_by_param_block_norm(min_scale: Any = 1e-3) -> GradientTransformation:
@@ -111,6 +111,7 @@ def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> Gradie
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
         del extra_args
+        check_whole_tree(updates, where=where, statistic="the global norm")
         num.check_updates(updates, where=where, params=params)
         leaves = jax.tree.leaves(updates)
         if not leaves:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as num
 from gradtx._base import EmptyState, GradientTransformation, Params, Updates
-from gradtx._stack_view import check_not_stacked
+from gradtx._stack_view import check_not_stacked, check_whole_tree
 
 _POLYAK_VARIANTS = ("sps", "sps+")
 
@@ -71,6 +71,7 @@ def scale_by_polyak(
         value = extra_args["value"]
         if jnp.shape(value) != ():
             raise ValueError(f"{where}: `value` must be a scalar loss, got shape {jnp.shape(value)}.")
+        check_whole_tree(updates, where=where, statistic="the squared norm of the gradient")
         num.check_updates(updates, where=where, params=params)
         sq_norm = num.tree_sum_of_squares(updates)
         rdt = sq_norm.dtype

@@ -17,6 +17,7 @@ from gradtx._base import (
     safe_increment,
     zero_count,
 )
+from gradtx._stack_view import check_whole_tree
 
 __all__ = ["ApplyIfFiniteState", "ZeroNansState", "all_finite", "apply_if_finite", "zero_nans"]
 
@@ -103,6 +104,12 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ApplyIfFiniteState]:
+        check_whole_tree(
+            updates,
+            where=where,
+            statistic="whether every update is finite",
+            outside="apply_if_finite(stacked(inner, per_leaf=True), max_consecutive_errors)",
+        )
         isfinite = all_finite(updates)
         notfinite_count = jnp.where(isfinite, zero_count(), safe_increment(state.notfinite_count))
         total_notfinite = jnp.where(isfinite, state.total_notfinite, safe_increment(state.total_notfinite))

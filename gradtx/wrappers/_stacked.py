@@ -210,6 +210,7 @@ def _inside(view: StackView) -> Iterator[None]:
         with viewing(view):
             yield
     except (ValueError, TypeError) as e:
+        # Subclasses (StackLayoutError among them) say what they need already.
         if type(e) not in (ValueError, TypeError):
             raise
         names = sorted(view.groups)
@@ -318,8 +319,10 @@ def stacked(
         leaf. Default ``2**14`` (keyword-only).
       per_leaf: when ``True``, ``inner`` runs on each leaf as a tree of its own (``jax.vmap`` over
         each stack's leading dim), so statistics it takes per leaf stay per leaf (lamb, lars,
-        adafactor, trust ratios, per-leaf clipping); reductions over the whole tree then see one
-        leaf (so do not put ``clip_by_global_norm`` inside: chain it outside). The state is a
+        adafactor, trust ratios, per-leaf clipping); reductions over the whole tree would then
+        see one leaf, so gradtx's (``clip_by_global_norm``, ``normalize_by_update_norm``,
+        Polyak, L-BFGS, ``apply_if_finite``) raise a ``ValueError`` there: chain them
+        outside. The state is a
         dict from group name to ``inner``'s state for that group. Default ``False``
         (keyword-only).
 

@@ -45,11 +45,18 @@ def _grads(params: Any, step: int) -> Any:
 
 
 def _assert_steps_equal(wrapped: Any, plain: Any, params: Any, **tolerance: float) -> None:
+    _assert_steps_equal_with(wrapped, plain, params, {}, **tolerance)
+
+
+def _assert_steps_equal_with(
+    wrapped: Any, plain: Any, params: Any, extra_args: dict[str, Any], **tolerance: float
+) -> None:
+    """Three steps of ``wrapped`` (jitted) and ``plain`` from ``params`` give the same updates."""
     ws, ps = wrapped.init(params), plain.init(params)
     for step in range(3):
         g = _grads(params, step)
-        wu, ws = jax.jit(wrapped.update)(g, ws, params)
-        pu, ps = plain.update(g, ps, params)
+        wu, ws = jax.jit(wrapped.update)(g, ws, params, **extra_args)
+        pu, ps = plain.update(g, ps, params, **extra_args)
         for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), **tolerance)
         params = gradtx.apply_updates(params, pu)
@@ -258,6 +265,30 @@ def test_a_per_leaf_statistic_on_the_stacks_raises(name: str) -> None:
     tx = gradtx.stacked(PER_LEAF_STATISTICS[name]())
     with pytest.raises(ValueError, match=r"per leaf, but inside stacked .*float64\[2,3\].*per_leaf=True"):
         tx.update(_grads(params, 0), tx.init(params), params)
+
+
+WHOLE_TREE_STATISTICS = {
+    "clip_by_global_norm": (lambda: gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adam(0.1)), {}),
+    "normalize_by_update_norm": (lambda: gradtx.chain(gradtx.normalize_by_update_norm(), gradtx.sgd(0.1)), {}),
+    "scale_by_polyak": (lambda: gradtx.polyak_sgd(), {"value": jnp.asarray(1.0)}),
+    "scale_by_lbfgs": (lambda: gradtx.scale_by_lbfgs(), {}),
+    "apply_if_finite": (lambda: gradtx.apply_if_finite(gradtx.adam(0.1), 3), {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_TREE_STATISTICS))
+def test_a_whole_tree_statistic_given_one_leaf_raises(name: str) -> None:
+    # With per_leaf=True a global norm would be taken per leaf: no error, other numbers.
+    make, extra_args = WHOLE_TREE_STATISTICS[name]
+    params = _tree([1, 1, 0])
+    tx = gradtx.stacked(make(), per_leaf=True)
+    with pytest.raises(ValueError, match=rf"{name} takes .* over the whole tree, .* one leaf at a time \(of 3\)"):
+        tx.update(_grads(params, 0), tx.init(params), params, **extra_args)
+    # The default mode gives it every leaf (in stacks): the numbers of the unstacked transform.
+    _assert_steps_equal_with(gradtx.stacked(make()), make(), params, extra_args)
+    # A tree of one leaf is the whole tree.
+    one = {"w": params["p0"]}
+    _assert_steps_equal_with(gradtx.stacked(make(), per_leaf=True), make(), one, extra_args)
 
 
 def test_per_leaf_state_is_one_inner_state_per_group_and_checked() -> None:
