@@ -1,14 +1,16 @@
-"""Masks, labels and other per-param prefixes given to a transform that runs inside ``stacked``.
+"""What a transform inside ``stacked`` or ``flatten`` is given, for its masks and its statistics.
 
 Inside :func:`gradtx.stacked`, the inner transform sees a dict of stacks (one per group of
-leaves of equal shape and dtype), or with ``per_leaf=True`` one leaf of a stack at a time. A
-mask written for the user's params (``{"w": True, "b": False}``, or ``lambda p: ...`` that
-looks at ``ndim`` or at key paths) would be matched against the stacks: a tree fails to match,
-and a function silently sees stacked shapes and group names. ``stacked`` therefore records
-here the tree it was given and how its leaves are grouped, and :func:`resolve_prefix` carries a
-prefix from that tree to the groups: each group gets the value its leaves share. Transforms
-that take a statistic per leaf (a norm, a mean, a factorization) call :func:`check_not_stacked`,
-which raises where they would take it per stack instead.
+leaves of equal shape and dtype), or with ``per_leaf=True`` one leaf of a stack at a time;
+inside :func:`gradtx.flatten`, one vector of all leaves. A mask written for the user's params
+(``{"w": True, "b": False}``, or ``lambda p: ...`` that looks at ``ndim`` or at key paths)
+would be matched against those: a tree fails to match, and a function silently sees stacked
+shapes and group names. The wrappers therefore record here the tree they were given and how
+its leaves are grouped, and :func:`resolve_prefix` carries a prefix from that tree to the
+groups: each group gets the value its leaves share. Transforms that take a statistic per leaf
+(a norm, a mean, a factorization) call :func:`check_per_leaf`, which raises where they would
+take it per stack or over the vector; those that take one over the whole tree call
+:func:`check_whole_tree`, which raises where they are given one leaf.
 """
 
 from __future__ import annotations
@@ -23,32 +25,36 @@ import jax
 
 from gradtx import _tree
 
-__all__ = ["StackLayoutError", "StackView", "check_not_stacked", "check_whole_tree", "resolve_prefix", "viewing"]
+__all__ = ["StackLayoutError", "StackView", "check_per_leaf", "check_whole_tree", "resolve_prefix", "viewing"]
 
 
 class StackLayoutError(ValueError):
-    """A transform or a mask that ``stacked``'s layout would silently change; the message says what to do."""
+    """A transform or mask whose meaning the layout of ``stacked``/``flatten`` would change; says what to do."""
 
 
 @dataclass(frozen=True)
 class StackView:
-    """What ``inner`` sees inside ``stacked``.
+    """What ``inner`` sees inside ``stacked`` (or ``flatten``).
 
     Attributes:
-      tree: the tree ``stacked`` was given (the params in ``init``, the updates in ``update``).
+      tree: the tree the wrapper was given (the params in ``init``, the updates in ``update``).
       groups: group name -> indices of its leaves in ``tree``'s flattening order.
       paths: each leaf's printable key path.
-      group: with ``per_leaf=True``, the group whose leaf ``inner`` sees now; else ``None``
-        (``inner`` sees the dict of all stacks).
+      group: the group whose one array ``inner`` sees now: a leaf of it (``per_leaf``), or
+        ``flatten``'s vector; ``None`` when ``inner`` sees the dict of all stacks.
+      per_leaf: whether that array is one leaf of ``tree`` (``stacked(..., per_leaf=True)``).
+      wrapper: ``"stacked"`` or ``"flatten"``, for messages.
     """
 
     tree: Any
     groups: dict[str, list[int]]
     paths: list[str]
     group: str | None = None
+    per_leaf: bool = False
+    wrapper: str = "stacked"
 
     def sees(self, tree: Any) -> bool:
-        """Whether ``tree`` is what ``inner`` is given here: the dict of stacks, or one leaf."""
+        """Whether ``tree`` is what ``inner`` is given here: the dict of stacks, or one array."""
         if self.group is not None:
             return jax.tree_util.treedef_is_leaf(jax.tree.structure(tree))
         return isinstance(tree, dict) and set(tree) == set(self.groups)
@@ -126,7 +132,7 @@ def resolve_prefix(
     """
     view = _CURRENT.get()
     is_function = _tree.is_prefix_function(prefix)
-    if view is None or not view.sees(tree):
+    if view is None or not view.paths or not view.sees(tree):
         return prefix(tree) if is_function else prefix
     if is_function:
         prefix = prefix(view.tree)
@@ -135,7 +141,12 @@ def resolve_prefix(
     if not _is_prefix_of(prefix, view.tree, is_leaf):
         prefix = _drop_under_empty(prefix, view.tree, is_leaf)
     full = _tree.broadcast_prefix(
-        prefix, view.tree, prefix_name=prefix_name, tree_name="the tree given to stacked", where=where, is_leaf=is_leaf
+        prefix,
+        view.tree,
+        prefix_name=prefix_name,
+        tree_name=f"the tree given to {view.wrapper}",
+        where=where,
+        is_leaf=is_leaf,
     )
     values = jax.tree.structure(view.tree).flatten_up_to(full)
     names = [view.group] if view.group is not None else list(view.groups)
@@ -145,37 +156,53 @@ def resolve_prefix(
         first = values[members[0]]
         for i in members[1:]:
             if not _same(values[i], first):
+                differ = (
+                    f"{where}: inside {view.wrapper}, {prefix_name} is {first!r:.40} at {view.paths[members[0]]} but "
+                    f"{values[i]!r:.40} at {view.paths[i]}"
+                )
+                if view.wrapper == "flatten":
+                    raise StackLayoutError(
+                        f"{differ}, two leaves that the inner transform sees in one vector; apply it outside "
+                        "flatten, e.g. `masked(flatten(inner), mask)` or `partition({...: flatten(...)}, labels)`"
+                    )
                 raise StackLayoutError(
-                    f"{where}: inside stacked, {prefix_name} is {first!r:.40} at {view.paths[members[0]]} but "
-                    f"{values[i]!r:.40} at {view.paths[i]}, two leaves of the group {name} that the inner transform "
-                    "sees as one stack; apply it outside stacked, e.g. `masked(stacked(inner), mask)`, "
-                    "`partition({...: stacked(...)}, labels)`, or for AdamW's decay mask "
+                    f"{differ}, two leaves of the group {name} that the inner transform sees as one stack; apply it "
+                    "outside stacked, e.g. `masked(stacked(inner), mask)`, `partition({...: stacked(...)}, labels)`, "
+                    "or for AdamW's decay mask "
                     "`chain(stacked(scale_by_adam()), add_decayed_weights(wd, mask), scale_by_learning_rate(lr))`"
                 )
         per_group[name] = first
     return per_group[view.group] if view.group is not None else per_group
 
 
-def check_not_stacked(tree: Any, *, where: str, statistic: str) -> None:
-    """Raises where a transform that takes ``statistic`` per leaf is given the stacks of ``stacked``.
+def check_per_leaf(tree: Any, *, where: str, statistic: str) -> None:
+    """Raises where a transform that takes ``statistic`` per leaf is given stacks or ``flatten``'s vector.
 
     In ``stacked``'s default mode the inner transform sees one stack ``(n, *shape)`` per group of
     leaves, so a norm, mean or factorization per leaf would be taken over a whole stack, or
-    along the stacking dim: numbers unlike the unstacked transform's, with no error. With
-    ``per_leaf=True`` it sees each leaf as a tree of its own, which is exact.
+    along the stacking dim; inside ``flatten``, over the vector of all leaves: numbers unlike
+    the transform's on the tree, with no error. With ``stacked(..., per_leaf=True)`` it sees each
+    leaf as a tree of its own, which is exact.
 
     Raises:
       ValueError: naming ``where``, the statistic and ``per_leaf=True``.
     """
     view = _CURRENT.get()
-    if view is not None and view.group is None and view.sees(tree):
-        names = sorted(view.groups)
-        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    if view is None or view.per_leaf or not view.sees(tree):
+        return
+    if view.wrapper == "flatten":
         raise StackLayoutError(
-            f"{where} takes {statistic} per leaf, but inside stacked it is given one stack of leaves per shape "
-            f"and dtype ({shown}), over which it would take one per stack: use stacked(..., per_leaf=True), "
-            "which gives it each leaf as a tree of its own"
+            f"{where} takes {statistic} per leaf, but inside flatten it is given one vector of all "
+            f"{len(view.paths)} leaves, over which it would take one: run it without flatten, or as "
+            "stacked(inner, per_leaf=True), which gives it each leaf as a tree of its own"
         )
+    names = sorted(view.groups)
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    raise StackLayoutError(
+        f"{where} takes {statistic} per leaf, but inside stacked it is given one stack of leaves per shape "
+        f"and dtype ({shown}), over which it would take one per stack: use stacked(..., per_leaf=True), "
+        "which gives it each leaf as a tree of its own"
+    )
 
 
 def check_whole_tree(tree: Any, *, where: str, statistic: str, outside: str | None = None) -> None:
@@ -196,7 +223,7 @@ def check_whole_tree(tree: Any, *, where: str, statistic: str, outside: str | No
       ValueError: naming ``where``, the statistic and how to apply it outside.
     """
     view = _CURRENT.get()
-    if view is not None and view.group is not None and len(view.paths) > 1 and view.sees(tree):
+    if view is not None and view.per_leaf and len(view.paths) > 1 and view.sees(tree):
         outside = outside or f"chain({where}(...), stacked(inner, per_leaf=True))"
         raise StackLayoutError(
             f"{where} takes {statistic} over the whole tree, but stacked(..., per_leaf=True) gives it one leaf "

@@ -22,7 +22,7 @@ from gradtx import _numerics as num
 from gradtx._base import EmptyState, GradientTransformation, Params, Updates, safe_increment, zero_count
 from gradtx._combine import chain
 from gradtx._partition import partition
-from gradtx._stack_view import check_not_stacked, resolve_prefix
+from gradtx._stack_view import check_per_leaf, resolve_prefix
 from gradtx.contrib._newton_schulz import (
     MuonDimensionNumbers,
     _axes,
@@ -123,7 +123,7 @@ def _scale_by_muon(
     steps = int(coeffs.shape[0]) if coeffs.ndim == 2 else int(ns_steps)
 
     def init_fn(params: Params) -> MuonState:
-        check_not_stacked(params, where=where, statistic="the orthogonalization of each matrix")
+        check_per_leaf(params, where=where, statistic="the orthogonalization of each matrix")
         num.check_init_params(params, where=where, allow_complex=False)
         return MuonState(count=zero_count(), mu=num.state_zeros(params, mu_dtype), ns_coeffs=_coeffs_array(coeffs))
 
@@ -131,7 +131,7 @@ def _scale_by_muon(
         updates: Updates, state: MuonState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, MuonState]:
         del extra_args
-        check_not_stacked(updates, where=where, statistic="the orthogonalization of each matrix")
+        check_per_leaf(updates, where=where, statistic="the orthogonalization of each matrix")
         num.check_updates(
             updates, where=where, state_tree=state.mu, state_name="state.mu", params=params, allow_complex=False
         )

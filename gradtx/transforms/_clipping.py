@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as num
 from gradtx._base import EmptyState, GradientTransformation, OptState, Params, Updates
-from gradtx._stack_view import check_not_stacked, check_whole_tree
+from gradtx._stack_view import check_per_leaf, check_whole_tree
 from gradtx._tree import path_str
 
 
@@ -200,7 +200,7 @@ def adaptive_grad_clip(
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
         del extra_args
-        check_not_stacked(updates, where=where, statistic="unit-wise norms of params and gradients")
+        check_per_leaf(updates, where=where, statistic="unit-wise norms of params and gradients")
         num.check_updates(updates, where=where, params=params, need_params=True)
 
         scalars = num.per_dtype(lambda dtype: tuple(num.as_dtype(x, dtype) for x in (clipping, eps, 1e-6)))

@@ -13,7 +13,7 @@ import numpy as np
 from gradtx import _checks, _tree
 from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, OptState, Params, Updates, safe_increment, zero_count
-from gradtx._stack_view import check_not_stacked
+from gradtx._stack_view import check_per_leaf
 from gradtx._tree import leaf_dtype
 from gradtx.transforms._normalization import scale_by_param_statistic
 
@@ -111,7 +111,7 @@ def scale_by_factored_rms(
 
     def init_fn(params: Params) -> FactoredState:
         if factored:  # unfactored, the second moment is elementwise
-            check_not_stacked(params, where=where, statistic="factored second moments (means over rows and columns)")
+            check_per_leaf(params, where=where, statistic="factored second moments (means over rows and columns)")
         num.check_init_params(params, where=where)
 
         def placeholder(p: Any) -> jax.Array:
@@ -143,7 +143,7 @@ def scale_by_factored_rms(
     ) -> tuple[Updates, FactoredState]:
         del extra_args
         if factored:  # unfactored, the second moment is elementwise
-            check_not_stacked(updates, where=where, statistic="factored second moments (means over rows and columns)")
+            check_per_leaf(updates, where=where, statistic="factored second moments (means over rows and columns)")
         num.check_updates(updates, where=where, params=params)
         _tree.check_same_structure(state.v, updates, "state.v", "updates", where=where, check_shapes=False)
         # The statistics' shapes differ from the updates' (and placeholders hide mismatches), so
@@ -268,7 +268,7 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
-        check_not_stacked(updates, where=where, statistic="the RMS of each update")
+        check_per_leaf(updates, where=where, statistic="the RMS of each update")
         num.check_updates(updates, where=where, params=params)
 
         limit = num.per_dtype(lambda dtype: num.as_dtype(threshold, dtype))
@@ -346,7 +346,7 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
     _checks.check_non_negative("eps", eps, where=where)
 
     def init_fn(params: Params) -> ScaleBySM3State:
-        check_not_stacked(params, where=where, statistic="one accumulator per dim (a maximum over the others)")
+        check_per_leaf(params, where=where, statistic="one accumulator per dim (a maximum over the others)")
         num.check_init_params(params, where="scale_by_sm3", allow_complex=False)
         for leaf in jax.tree.leaves(params):
             if jnp.issubdtype(leaf_dtype(leaf), jnp.complexfloating):
@@ -358,7 +358,7 @@ def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8) -> GradientTrans
         updates: Updates, state: ScaleBySM3State, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleBySM3State]:
         del extra_args
-        check_not_stacked(updates, where=where, statistic="one accumulator per dim (a maximum over the others)")
+        check_per_leaf(updates, where=where, statistic="one accumulator per dim (a maximum over the others)")
         num.check_updates(
             updates, where=where, state_tree=state.nu, state_name="state.nu", params=params, allow_complex=False
         )

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as num
 from gradtx._base import EmptyState, GradientTransformation, Params, Updates
-from gradtx._stack_view import check_not_stacked, check_whole_tree
+from gradtx._stack_view import check_per_leaf, check_whole_tree
 
 
 def scale_by_param_block_norm(min_scale: Any = 1e-3) -> GradientTransformation:
@@ -62,7 +62,7 @@ def scale_by_param_statistic(
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
         del extra_args
-        check_not_stacked(updates, where=where, statistic="a statistic of each param")
+        check_per_leaf(updates, where=where, statistic="a statistic of each param")
         num.check_updates(updates, where=where, params=params, need_params=True)
 
         floor_for = num.per_dtype(lambda dtype: num.as_dtype(min_scale, dtype))
@@ -163,7 +163,7 @@ def centralize() -> GradientTransformation:
         updates: Updates, state: EmptyState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, EmptyState]:
         del extra_args
-        check_not_stacked(updates, where=where, statistic="the mean over all dims but the first")
+        check_per_leaf(updates, where=where, statistic="the mean over all dims but the first")
         num.check_updates(updates, where=where, params=params)
 
         def leaf(g: jax.Array) -> jax.Array:

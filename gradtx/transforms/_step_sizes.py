@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as num
 from gradtx._base import EmptyState, GradientTransformation, Params, Updates
-from gradtx._stack_view import check_not_stacked, check_whole_tree
+from gradtx._stack_view import check_per_leaf, check_whole_tree
 
 _POLYAK_VARIANTS = ("sps", "sps+")
 
@@ -153,7 +153,7 @@ def scale_by_distance_over_gradients(
     param_dtype = _checks.check_dtype("param_dtype", param_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByDistanceOverGradientsState:
-        check_not_stacked(
+        check_per_leaf(
             params, where=where, statistic="the distance from the initial params and the gradients' sum of squares"
         )
         num.check_init_params(params, where="scale_by_distance_over_gradients")
@@ -176,7 +176,7 @@ def scale_by_distance_over_gradients(
         updates: Updates, state: ScaleByDistanceOverGradientsState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByDistanceOverGradientsState]:
         del extra_args
-        check_not_stacked(
+        check_per_leaf(
             updates, where=where, statistic="the distance from the initial params and the gradients' sum of squares"
         )
         num.check_updates(updates, where=where, params=params, need_params=True)

@@ -18,7 +18,7 @@ from gradtx._base import (
     safe_increment,
     zero_count,
 )
-from gradtx._stack_view import check_not_stacked
+from gradtx._stack_view import check_per_leaf
 from gradtx._tree import leaf_dtype
 from gradtx.transforms._weight_decay import add_scaled_params
 
@@ -70,7 +70,7 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]:
         del extra_args
-        check_not_stacked(updates, where=where, statistic="the trust ratio ||p|| / ||u||")
+        check_per_leaf(updates, where=where, statistic="the trust ratio ||p|| / ||u||")
         num.check_updates(updates, where=where, params=params, need_params=True)
 
         scalars = num.per_dtype(lambda dtype: tuple(num.as_dtype(x, dtype) for x in (min_norm, eps, trust_coefficient)))
@@ -159,7 +159,7 @@ def scale_by_novograd(
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
 
     def init_fn(params: Params) -> ScaleByNovogradState:
-        check_not_stacked(params, where=where, statistic="the second moment (a squared norm)")
+        check_per_leaf(params, where=where, statistic="the second moment (a squared norm)")
         num.check_init_params(params, where="scale_by_novograd")
         nu = jax.tree.map(lambda p: jnp.zeros([], leaf_dtype(p)), params)
         return ScaleByNovogradState(count=zero_count(), mu=num.state_zeros(params, mu_dtype), nu=nu)
@@ -168,7 +168,7 @@ def scale_by_novograd(
         updates: Updates, state: ScaleByNovogradState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ScaleByNovogradState]:
         del extra_args
-        check_not_stacked(updates, where=where, statistic="the second moment (a squared norm)")
+        check_per_leaf(updates, where=where, statistic="the second moment (a squared norm)")
         num.check_updates(
             updates, where=where, state_tree=state.mu, state_name="state.mu", params=params, need_params=True
         )

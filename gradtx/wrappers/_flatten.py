@@ -10,9 +10,12 @@ import jax.numpy as jnp
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx._numerics import check_init_params, check_updates, split_sharding
-from gradtx._tree import leaf_dtype
+from gradtx._stack_view import StackView, viewing
+from gradtx._tree import leaf_dtype, path_str
 
 __all__ = ["flatten"]
+
+_VECTOR = "the vector"
 
 
 def _common_dtype(leaves: list[Any]) -> Any:
@@ -55,6 +58,12 @@ def _from_vector(like: Any, vector: jax.Array) -> Any:
     return jax.tree.unflatten(treedef, out)
 
 
+def _view(tree: Any) -> StackView:
+    # Masks inside are written for the params; per-leaf statistics inside would see the vector.
+    paths = [path_str(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+    return StackView(tree, {_VECTOR: list(range(len(paths)))}, paths, group=_VECTOR, wrapper="flatten")
+
+
 def flatten(inner: GradientTransformation) -> GradientTransformation:
     """Runs ``inner`` on the concatenation of all leaves, then splits the result back.
 
@@ -64,6 +73,13 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
     widest one and cast back; the params' structure must not change between calls. In explicit
     sharding mode the vector (and so ``inner``'s state) is replicated, and each update is
     resharded like its leaf; under ``Auto`` shardings XLA places the vector.
+
+    Masks and labels of gradtx transforms inside ``inner`` are written for the params, as
+    outside, and must be the same for every leaf (one vector holds them all): otherwise a
+    ``ValueError`` names two leaves that differ; apply such a mask outside,
+    ``masked(flatten(inner), mask)``. gradtx's transforms that take statistics per leaf (trust
+    ratios, factored moments, per-leaf clipping, ...) raise a ``ValueError`` inside, where they
+    would take one over the vector; whole-tree reductions (``clip_by_global_norm``) are exact.
 
     Args:
       inner: the transform to run on the flat vector.
@@ -91,14 +107,16 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
     def init_fn(params: Params) -> Any:
         # Checked on the leaves' own paths: the vector would cast integer leaves to float silently.
         check_init_params(params, where="flatten")
-        return inner.init(_to_vector(params))
+        with viewing(_view(params)):
+            return inner.init(_to_vector(params))
 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, Any]:
         check_updates(updates, params=params, where="flatten")
         flat_params = None if params is None else _to_vector(params)
-        flat_updates, new_state = inner.update(_to_vector(updates), state, flat_params, **extra_args)
+        with viewing(_view(updates)):
+            flat_updates, new_state = inner.update(_to_vector(updates), state, flat_params, **extra_args)
         return _from_vector(updates, flat_updates), new_state
 
     return GradientTransformation(init_fn, update_fn)

@@ -250,7 +250,7 @@ def _update_per_leaf(
         p = None if params is None else params[name]
 
         def one(g: Any, s: Any, p: Any, name: str = name) -> tuple[Any, Any]:
-            with _inside(dataclasses.replace(view, group=name)):
+            with _inside(dataclasses.replace(view, group=name, per_leaf=True)):
                 return inner.update(g, s, p, **extra_args)
 
         if _is_alone(name):
@@ -374,7 +374,7 @@ def stacked(
         if per_leaf:
             inner_state = {}
             for name, stack in stacks.items():
-                with _inside(dataclasses.replace(view, group=name)):
+                with _inside(dataclasses.replace(view, group=name, per_leaf=True)):
                     inner_state[name] = inner.init(stack) if _is_alone(name) else jax.vmap(inner.init)(stack)
         else:
             with _inside(view):
