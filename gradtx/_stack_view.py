@@ -117,14 +117,16 @@ def resolve_prefix(
     where: str,
     is_leaf: Callable[[Any], bool] | None = None,
 ) -> Any:
-    """``prefix(tree)`` when ``prefix`` is a function, else ``prefix``; inside ``stacked``, carried to the groups.
+    """``prefix(tree)`` when ``prefix`` is a function, else ``prefix``; inside a wrapper, carried to its groups.
 
-    Outside :func:`gradtx.stacked` (or when ``tree`` is not what its ``inner`` is given, e.g. a
-    subtree) this is the usual rule for masks and labels. Inside, a function is called on the
-    user's tree, and a tree written for the user's tree is broadcast over its leaves; each group
-    then gets the value that its leaves share: a dict ``{group: value}`` (a leaf's value when
-    ``inner`` sees one leaf, ``per_leaf=True``). A prefix that already matches the stacks (one
-    that another gradtx transform derived from a carried one, or a bare ``True``) is kept.
+    Outside :func:`gradtx.stacked` and :func:`gradtx.flatten` (or when ``tree`` is not what
+    their ``inner`` is given, e.g. a subtree) this is the usual rule for masks and labels.
+    Inside, a function is called on the user's tree, and a tree written for the user's tree is
+    broadcast over its leaves; each group then gets the value that its leaves share: a dict
+    ``{group: value}``, or one value when ``inner`` sees one array (a leaf with
+    ``per_leaf=True``, or ``flatten``'s vector of all leaves). A prefix that already matches
+    what ``inner`` sees (one that another gradtx transform derived from a carried one, or a
+    bare ``True``) is kept.
 
     Raises:
       ValueError: when the leaves of one group get different values (naming two of them and
