@@ -88,7 +88,9 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
       A :class:`GradientTransformation` whose state is ``inner``'s state for the flat vector.
 
     Raises:
-      ValueError: when ``updates`` and ``params`` differ in structure (names the path).
+      ValueError: when ``updates`` and ``params`` differ in structure (names the path); when a
+        mask or labels inside differ between leaves; when a gradtx transform inside takes a
+        statistic per leaf.
       TypeError: when a leaf of the params or updates is not floating or complex (names the path).
 
     Examples:

@@ -333,7 +333,9 @@ def stacked(
     Raises:
       ValueError: when ``updates`` (or ``params``) differ in structure from the params given to
         ``init`` (names the path), or when their groups differ from the state's (a leaf changed
-        shape or dtype).
+        shape or dtype); when a mask or labels inside give leaves of one group different
+        values; when a gradtx transform inside takes a statistic per leaf (default mode) or
+        over the whole tree (``per_leaf=True``) that this layout would change.
       TypeError: when ``state`` is not a :class:`StackedState`, or when a leaf of the params
         (at ``init`` or ``update``) or of the updates is not floating or complex (names the path;
         inside, ``inner`` would see only the name of its stack).
