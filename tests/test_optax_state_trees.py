@@ -29,7 +29,11 @@ from tests.support.registry import REGISTRY
 
 # Registry entries optax does not have: name -> why.
 _STACKED = "gradtx.stacked is gradtx's own layout (its state is one buffer per group of equal leaves)"
-NOT_IN_OPTAX: dict[str, str] = {"stacked_adamw": _STACKED, "stacked_lamb_per_leaf": _STACKED}
+NOT_IN_OPTAX: dict[str, str] = {
+    "stacked_adamw": _STACKED,
+    "stacked_adamw_masked": _STACKED,
+    "stacked_lamb_per_leaf": _STACKED,
+}
 
 # Integer leaves whose dtype optax takes from `jax_enable_x64` (int64 under x64) while gradtx keeps
 # int32 counters in both modes: optax's dtype drifts with a global flag. Only under x64 do they

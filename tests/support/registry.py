@@ -252,6 +252,24 @@ REGISTRY: list[Entry] = [
         nu_dtype_arg="nu_dtype",
         complex_ok=True,
     ),
+    # A decay mask written for the params, inside stacked: carried to the stacks (1-D leaves not decayed).
+    Entry(
+        "stacked_adamw_masked",
+        lambda **kw: gradtx.stacked(
+            gradtx.adamw(
+                **{
+                    "learning_rate": 0.01,
+                    "weight_decay": 0.01,
+                    "mask": lambda p: jax.tree.map(lambda x: x.ndim > 1, p),
+                    **kw,
+                }
+            ),
+            max_size=None,
+        ),
+        mu_dtype_arg="mu_dtype",
+        nu_dtype_arg="nu_dtype",
+        complex_ok=True,
+    ),
     Entry(
         "stacked_lamb_per_leaf",
         lambda **kw: gradtx.stacked(
