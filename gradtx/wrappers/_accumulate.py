@@ -25,6 +25,7 @@ from gradtx._base import (
     safe_increment,
     zero_count,
 )
+from gradtx._stack_view import check_whole_tree
 
 __all__ = [
     "ApplyEvery",
@@ -240,6 +241,13 @@ class MultiSteps:
         where = "MultiSteps.update"
         _tree.check_same_structure(state.acc_grads, updates, "state.acc_grads", "updates", where=where)
         k = self._k(state.gradient_step)
+        if self._should_skip_update_fn is not _never_skip:
+            check_whole_tree(
+                updates,
+                where="MultiSteps",
+                statistic="`should_skip_update_fn`'s decision",
+                outside="MultiSteps(stacked(inner, per_leaf=True), k, should_skip_update_fn=...)",
+            )
         should_skip, skip_state = self._should_skip_update_fn(updates, state.gradient_step, params)
         should_skip = jnp.asarray(should_skip)
         if should_skip.shape != () or should_skip.dtype != jnp.bool_:

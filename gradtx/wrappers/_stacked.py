@@ -321,10 +321,9 @@ def stacked(
         each stack's leading dim), so statistics it takes per leaf stay per leaf (lamb, lars,
         adafactor, trust ratios, per-leaf clipping); reductions over the whole tree would then
         see one leaf, so gradtx's (``clip_by_global_norm``, ``normalize_by_update_norm``,
-        Polyak, L-BFGS, ``apply_if_finite``) raise a ``ValueError`` there: chain them
-        outside. The state is a
-        dict from group name to ``inner``'s state for that group. Default ``False``
-        (keyword-only).
+        Polyak, L-BFGS, ``apply_if_finite``, ``MultiSteps``' skip functions) raise a
+        ``ValueError`` there: chain them outside. The state is a dict from group name to
+        ``inner``'s state for that group. Default ``False`` (keyword-only).
 
     Returns:
       A :class:`GradientTransformation` with :class:`StackedState`. ``update`` needs the updates

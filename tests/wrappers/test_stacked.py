@@ -273,6 +273,10 @@ WHOLE_TREE_STATISTICS = {
     "scale_by_polyak": (lambda: gradtx.polyak_sgd(), {"value": jnp.asarray(1.0)}),
     "scale_by_lbfgs": (lambda: gradtx.scale_by_lbfgs(), {}),
     "apply_if_finite": (lambda: gradtx.apply_if_finite(gradtx.adam(0.1), 3), {}),
+    "MultiSteps": (
+        lambda: gradtx.MultiSteps(gradtx.adam(0.1), 2, should_skip_update_fn=gradtx.skip_not_finite),
+        {},
+    ),
 }
 
 
