@@ -25,7 +25,15 @@ import jax
 
 from gradtx import _tree
 
-__all__ = ["StackLayoutError", "StackView", "check_per_leaf", "check_whole_tree", "resolve_prefix", "viewing"]
+__all__ = [
+    "StackLayoutError",
+    "StackView",
+    "check_outside",
+    "check_per_leaf",
+    "check_whole_tree",
+    "resolve_prefix",
+    "viewing",
+]
 
 
 class StackLayoutError(ValueError):
@@ -232,3 +240,27 @@ def check_whole_tree(tree: Any, *, where: str, statistic: str, outside: str | No
             f"at a time (of {len(view.paths)}), so it would take one per leaf: apply it outside stacked, e.g. "
             f"{outside}, or use the default per_leaf=False"
         )
+
+
+def check_outside(tree: Any, *, where: str, needs: str) -> None:
+    """Raises where a transform that needs the user's own tree is given what a wrapper makes of it.
+
+    A line search calls ``value_fn`` on candidate params: inside ``stacked`` or ``flatten`` those
+    would be stacks, one leaf or one vector, not the params ``value_fn`` was written for.
+
+    Raises:
+      ValueError: naming ``where``, what it needs and how to chain it outside.
+    """
+    view = _CURRENT.get()
+    if view is None or not view.sees(tree):
+        return
+    if view.wrapper == "flatten":
+        given = "one vector of all leaves"
+    elif view.per_leaf:
+        given = "one leaf at a time"
+    else:
+        given = "one stack of leaves per shape and dtype"
+    raise StackLayoutError(
+        f"{where} {needs}, but inside {view.wrapper} it is given {given}: chain it outside, "
+        f"e.g. chain({view.wrapper}(inner), {where}(...))"
+    )

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from gradtx import _checks, _tree
 from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, OptState, Params, Updates
+from gradtx._stack_view import check_outside
 from gradtx.transforms import _tree_math as tm
 
 __all__ = [
@@ -48,8 +49,10 @@ def linesearch_inputs(updates: Updates, params: Params | None, extra_args: dict[
       TypeError: naming each of ``value``, ``grad``, ``value_fn`` that is missing; when ``value_fn``
         is not callable, or an extra argument is neither a line-search argument nor accepted by
         ``value_fn``.
-      ValueError: when params are missing, or when updates/grad do not match the params' structure.
+      ValueError: when params are missing, or when updates/grad do not match the params' structure;
+        inside ``stacked`` or ``flatten`` (``value_fn`` would get stacks or a vector).
     """
+    check_outside(updates, where=where, needs="calls `value_fn` on the params")
     _checks.require_extra_args(
         extra_args,
         _REQUIRED,

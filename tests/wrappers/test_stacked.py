@@ -295,6 +295,34 @@ def test_a_whole_tree_statistic_given_one_leaf_raises(name: str) -> None:
     _assert_steps_equal_with(gradtx.stacked(make(), per_leaf=True), make(), one, extra_args)
 
 
+@pytest.mark.parametrize("wrap", ["stacked", "per_leaf", "flatten"])
+@pytest.mark.parametrize("search", ["scale_by_backtracking_linesearch", "scale_by_zoom_linesearch"])
+def test_a_line_search_inside_says_to_chain_it_outside(wrap: str, search: str) -> None:
+    # It calls value_fn on candidate params, which inside would be stacks, one leaf or a vector.
+    params = _tree([1, 1, 0])
+
+    def value_fn(p: Any) -> jax.Array:
+        return jnp.sum((p["p0"] - 1.0) ** 2) + jnp.sum((p["p1"] - 1.0) ** 2) + jnp.sum((p["p2"] - 1.0) ** 2)
+
+    wrapper = {
+        "stacked": gradtx.stacked,
+        "per_leaf": lambda inner: gradtx.stacked(inner, per_leaf=True),
+        "flatten": gradtx.flatten,
+    }[wrap]
+    tx = wrapper(gradtx.chain(gradtx.sgd(0.1), getattr(gradtx, search)(5)))
+    value, grad = jax.value_and_grad(value_fn)(params)
+    with pytest.raises(ValueError, match=rf"{search} calls `value_fn` on the params, but inside .*: chain it outside"):
+        tx.update(grad, tx.init(params), params, value=value, grad=grad, value_fn=value_fn)
+    # Chained outside, it sees the params: the numbers of the unwrapped chain.
+    outside = gradtx.chain(wrapper(gradtx.sgd(0.1)), getattr(gradtx, search)(5))
+    plain = gradtx.chain(gradtx.sgd(0.1), getattr(gradtx, search)(5))
+    extra = {"value": value, "grad": grad, "value_fn": value_fn}
+    a, _ = outside.update(grad, outside.init(params), params, **extra)
+    b, _ = plain.update(grad, plain.init(params), params, **extra)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-12)
+
+
 def test_per_leaf_state_is_one_inner_state_per_group_and_checked() -> None:
     params = {"a": jnp.ones((2, 3), jnp.float32), "b": jnp.ones((2, 3), jnp.float32), "c": jnp.ones(3, jnp.float32)}
     tx = gradtx.stacked(gradtx.lamb(0.1), per_leaf=True)
