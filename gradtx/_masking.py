@@ -74,7 +74,7 @@ def mask_flags(
       TypeError: when a mask leaf is not a static bool.
     """
     if any(isinstance(x, MaskedNode) for x in jax.tree.leaves(tree, is_leaf=_is_masked_node)):
-        mask_tree = _prune(mask_tree, tree)
+        mask_tree = _tree.prune_prefix(mask_tree, tree, removed=_is_masked_node, is_leaf=_is_mask_leaf)
     mask_def, entries, subtrees = _tree.prefix_subtrees(
         mask_tree, tree, prefix_name="the mask", tree_name=tree_name, where=where, is_leaf=_is_mask_leaf
     )
@@ -84,23 +84,6 @@ def mask_flags(
 
 def _is_masked_node(x: Any) -> bool:
     return isinstance(x, MaskedNode)
-
-
-def _prune(mask_tree: Any, tree: Any) -> Any:
-    """The mask with a ``False`` wherever ``tree`` is already masked out by an outer mask.
-
-    Nested masks (a ``masked`` inside a ``partition`` group) see a :class:`MaskedNode` for a
-    whole subtree that the outer mask removed; the inner mask's entries under it do not apply.
-    """
-    if isinstance(tree, MaskedNode):
-        return False
-    if mask_tree is None or _is_mask_leaf(mask_tree):
-        return mask_tree
-    mask_children, mask_def = jax.tree.flatten(mask_tree, is_leaf=lambda x: x is not mask_tree)
-    tree_children, tree_def = jax.tree.flatten(tree, is_leaf=lambda x: x is not tree)
-    if mask_def != tree_def:
-        return mask_tree  # not a prefix: prefix_subtrees reports the path
-    return mask_def.unflatten([_prune(m, t) for m, t in zip(mask_children, tree_children, strict=True)])
 
 
 def _mask_tree(mask_def: Any, flags: list[bool], subtrees: list[Any]) -> Any:

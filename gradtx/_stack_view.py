@@ -61,6 +61,11 @@ class StackView:
     per_leaf: bool = False
     wrapper: str = "stacked"
 
+    def group_names(self) -> str:
+        """The first few group names, for messages: ``float32[2,3], float32[3], ...``."""
+        names = sorted(self.groups)
+        return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
     def sees(self, tree: Any) -> bool:
         """Whether ``tree`` is what ``inner`` is given here: the dict of stacks, or one array."""
         if self.group is not None:
@@ -89,23 +94,9 @@ def _is_prefix_of(prefix: Any, tree: Any, is_leaf: Callable[[Any], bool] | None)
     return True
 
 
-def _drop_under_empty(prefix: Any, tree: Any, is_leaf: Callable[[Any], bool] | None) -> Any:
-    """``prefix`` with ``tree``'s own node wherever ``tree`` has a subtree without leaves.
-
-    A ``stacked`` inside ``masked`` is given the params with a ``MaskedNode`` for each subtree
-    that the outer mask removed; entries of a prefix under such a node do not apply.
-    """
-    if not jax.tree.leaves(tree):
-        return tree
-    if jax.tree_util.treedef_is_leaf(jax.tree.structure(prefix, is_leaf=is_leaf)):
-        return prefix
-    prefix_children, prefix_def = jax.tree.flatten(prefix, is_leaf=lambda x: x is not prefix)
-    tree_children, tree_def = jax.tree.flatten(tree, is_leaf=lambda x: x is not tree)
-    if prefix_def != tree_def:
-        return prefix  # not a prefix: broadcast_prefix names the path
-    return prefix_def.unflatten(
-        [_drop_under_empty(p, t, is_leaf) for p, t in zip(prefix_children, tree_children, strict=True)]
-    )
+def _is_removed(tree: Any) -> bool:
+    # A subtree without leaves (an outer mask's MaskedNode) in what the wrapper was given.
+    return jax.tree.structure(tree).num_leaves == 0
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -149,7 +140,7 @@ def resolve_prefix(
     elif _is_prefix_of(prefix, tree, is_leaf):
         return prefix
     if not _is_prefix_of(prefix, view.tree, is_leaf):
-        prefix = _drop_under_empty(prefix, view.tree, is_leaf)
+        prefix = _tree.prune_prefix(prefix, view.tree, removed=_is_removed, is_leaf=is_leaf)
     full = _tree.broadcast_prefix(
         prefix,
         view.tree,
@@ -206,11 +197,9 @@ def check_per_leaf(tree: Any, *, where: str, statistic: str) -> None:
             f"{len(view.paths)} leaves, over which it would take one: run it without flatten, or as "
             "stacked(inner, per_leaf=True), which gives it each leaf as a tree of its own"
         )
-    names = sorted(view.groups)
-    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
     raise StackLayoutError(
         f"{where} takes {statistic} per leaf, but inside stacked it is given one stack of leaves per shape "
-        f"and dtype ({shown}), over which it would take one per stack: use stacked(..., per_leaf=True), "
+        f"and dtype ({view.group_names()}), over which it would take one per stack: use stacked(..., per_leaf=True), "
         "which gives it each leaf as a tree of its own"
     )
 

@@ -24,6 +24,7 @@ __all__ = [
     "leaf_dtype",
     "path_str",
     "prefix_subtrees",
+    "prune_prefix",
     "require_params",
     "standard_promote",
     "tree_cast",
@@ -292,6 +293,33 @@ def prefix_subtrees(
         detail = _prefix_mismatch(prefix, tree, prefix_name, tree_name, is_leaf)
         raise ValueError(f"{where}: the structure of {prefix_name} does not match {tree_name}: {detail}.") from None
     return prefix_def, [(tuple(p), v) for p, v in entries], list(subtrees)
+
+
+def prune_prefix(
+    prefix: Any, tree: Any, *, removed: Callable[[Any], bool], is_leaf: Callable[[Any], bool] | None = None
+) -> Any:
+    """``prefix`` with ``False`` wherever ``removed(subtree)`` holds for the subtree of ``tree`` there.
+
+    A transform nested in ``masked`` (or ``partition``) is given a :class:`gradtx.MaskedNode` for
+    each subtree that the outer mask removed; the entries of an inner prefix (mask, labels)
+    under such a node do not apply, and a ``False`` there covers the empty subtree. Where
+    ``prefix`` is not a prefix of ``tree`` it is returned as it is, for :func:`prefix_subtrees`
+    to name the path.
+    """
+    if removed(tree):
+        return False
+    if jax.tree_util.treedef_is_leaf(jax.tree.structure(prefix, is_leaf=is_leaf)):
+        return prefix
+    prefix_children, prefix_def = jax.tree.flatten(prefix, is_leaf=lambda x: x is not prefix)
+    tree_children, tree_def = jax.tree.flatten(tree, is_leaf=lambda x: x is not tree)
+    if prefix_def != tree_def:
+        return prefix
+    return prefix_def.unflatten(
+        [
+            prune_prefix(p, t, removed=removed, is_leaf=is_leaf)
+            for p, t in zip(prefix_children, tree_children, strict=True)
+        ]
+    )
 
 
 def broadcast_prefix(

@@ -213,12 +213,11 @@ def _inside(view: StackView) -> Iterator[None]:
         # Subclasses (StackLayoutError among them) say what they need already.
         if type(e) not in (ValueError, TypeError):
             raise
-        names = sorted(view.groups)
-        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         raise type(e)(
-            f"{e}\n(raised inside stacked, where `inner` sees the dict of stacks {{{shown}}} instead of the "
-            "params: gradtx's masks and labels are carried to the stacks, a tree for the params that another "
-            "library's transform gets is not; apply such a one outside, e.g. `masked(stacked(inner), mask)`)"
+            f"{e}\n(raised inside stacked, where `inner` sees the dict of stacks {{{view.group_names()}}} "
+            "instead of the params: gradtx's masks and labels are carried to the stacks, a tree for the params "
+            "that another library's transform gets is not; apply such a one outside, e.g. "
+            "`masked(stacked(inner), mask)`)"
         ) from e
 
 

@@ -10,6 +10,7 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import gradtx
+from tests.support.steps import assert_steps_equal
 
 
 def test_flatten_matches_unflattened_and_state_is_one_vector():
@@ -84,17 +85,6 @@ def test_flatten_in_explicit_sharding_mode_replicates_the_vector_and_reshards_th
             np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-6)
 
 
-def _steps_equal(wrapped, plain, params):
-    ws, ps = wrapped.init(params), plain.init(params)
-    for step in range(3):
-        g = jax.tree.map(lambda x, step=step: jnp.sin(3.0 * x + step) - 0.2 * x, params)
-        wu, ws = jax.jit(wrapped.update)(g, ws, params)
-        pu, ps = plain.update(g, ps, params)
-        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-15)
-        params = gradtx.apply_updates(params, pu)
-
-
 @pytest.mark.parametrize(
     "mask", [lambda p: jax.tree.map(lambda x: x.ndim > 0, p), {"a": True, "b": [True]}, True], ids=["fn", "tree", "all"]
 )
@@ -102,7 +92,7 @@ def test_a_mask_inside_is_written_for_the_params(mask):
     # One vector holds every leaf: a mask inside applies when it is the same for all of them.
     params = {"a": jnp.arange(6.0, dtype=jnp.float64).reshape(2, 3), "b": [jnp.ones(2, jnp.float64)]}
     make = lambda: gradtx.adamw(0.1, weight_decay=0.5, mask=mask)
-    _steps_equal(gradtx.flatten(make()), make(), params)
+    assert_steps_equal(gradtx.flatten(make()), make(), params, rtol=1e-12, atol=1e-15)
 
 
 def test_a_mask_inside_that_splits_the_leaves_raises():
@@ -118,4 +108,4 @@ def test_a_per_leaf_statistic_inside_raises_and_a_global_one_is_exact():
     with pytest.raises(ValueError, match=r"scale_by_trust_ratio takes .* inside flatten .* one vector of all 2 leaves"):
         tx.update(params, tx.init(params), params)
     clip = lambda: gradtx.chain(gradtx.clip_by_global_norm(0.5), gradtx.adam(0.1))
-    _steps_equal(gradtx.flatten(clip()), clip(), params)
+    assert_steps_equal(gradtx.flatten(clip()), clip(), params, rtol=1e-12, atol=1e-15)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import gradtx
 import gradtx.testing
+from tests.support.steps import assert_steps_equal, grads
 
 SHAPES = ((3,), (2, 3), (4,), (1, 2, 2))
 
@@ -40,28 +41,6 @@ ELEMENTWISE_OR_GLOBAL = {
 }
 
 
-def _grads(params: Any, step: int) -> Any:
-    return jax.tree.map(lambda x: jnp.sin(3.0 * x + step) - 0.2 * x, params)
-
-
-def _assert_steps_equal(wrapped: Any, plain: Any, params: Any, **tolerance: float) -> None:
-    _assert_steps_equal_with(wrapped, plain, params, {}, **tolerance)
-
-
-def _assert_steps_equal_with(
-    wrapped: Any, plain: Any, params: Any, extra_args: dict[str, Any], **tolerance: float
-) -> None:
-    """Three steps of ``wrapped`` (jitted) and ``plain`` from ``params`` give the same updates."""
-    ws, ps = wrapped.init(params), plain.init(params)
-    for step in range(3):
-        g = _grads(params, step)
-        wu, ws = jax.jit(wrapped.update)(g, ws, params, **extra_args)
-        pu, ps = plain.update(g, ps, params, **extra_args)
-        for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), **tolerance)
-        params = gradtx.apply_updates(params, pu)
-
-
 def _weights_and_biases() -> dict[str, list[jax.Array]]:
     return {"w": [jnp.full((3, 2), i + 1.0) for i in range(3)], "b": [jnp.full(2, i - 1.0) for i in range(3)]}
 
@@ -77,8 +56,8 @@ def test_equals_the_unstacked_transform(shape_ids: list[int], name: str) -> None
     ps, ws = plain.init(params), wrapped.init(params)
     p_plain = p_wrapped = params
     for step in range(3):
-        pu, ps = plain.update(_grads(p_plain, step), ps, p_plain)
-        wu, ws = wrapped.update(_grads(p_wrapped, step), ws, p_wrapped)
+        pu, ps = plain.update(grads(p_plain, step), ps, p_plain)
+        wu, ws = wrapped.update(grads(p_wrapped, step), ws, p_wrapped)
         assert jax.tree.structure(wu) == jax.tree.structure(pu)
         for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
             assert a.shape == b.shape and a.dtype == b.dtype
@@ -142,7 +121,7 @@ MASKED_ADAMW = {
 @pytest.mark.parametrize("name", list(MASKED_ADAMW))
 def test_masks_outside_give_adamw_with_a_decay_mask(name: str) -> None:
     build, tolerance = MASKED_ADAMW[name]
-    _assert_steps_equal(build(), gradtx.adamw(0.1, weight_decay=0.5, mask=DECAY), _weights_and_biases(), **tolerance)
+    assert_steps_equal(build(), gradtx.adamw(0.1, weight_decay=0.5, mask=DECAY), _weights_and_biases(), **tolerance)
 
 
 def test_traced_step_grows_by_a_few_equations_per_leaf() -> None:
@@ -208,7 +187,7 @@ def test_leaves_above_max_size_stay_unstacked_under_their_path() -> None:
         "float64[3]": (2, 3),
     }
     for step in range(3):
-        g = _grads(params, step)
+        g = grads(params, step)
         wu, ws = jax.jit(wrapped.update)(g, ws, params)
         pu, ps = plain.update(g, ps, params)
         for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
@@ -249,7 +228,7 @@ def test_per_leaf_equals_the_unstacked_transform(shape_ids: list[int], name: str
     ps, ws = plain.init(params), wrapped.init(params)
     assert set(ws.inner_state) == set(ws.group_sizes)
     for step in range(3):
-        g = _grads(params, step)
+        g = grads(params, step)
         pu, ps = plain.update(g, ps, params)
         wu, ws = jax.jit(wrapped.update)(g, ws, params)
         for a, b in zip(jax.tree.leaves(wu), jax.tree.leaves(pu), strict=True):
@@ -264,7 +243,7 @@ def test_a_per_leaf_statistic_on_the_stacks_raises(name: str) -> None:
     params = _tree([1, 1, 0])
     tx = gradtx.stacked(PER_LEAF_STATISTICS[name]())
     with pytest.raises(ValueError, match=r"per leaf, but inside stacked .*float64\[2,3\].*per_leaf=True"):
-        tx.update(_grads(params, 0), tx.init(params), params)
+        tx.update(grads(params, 0), tx.init(params), params)
 
 
 WHOLE_TREE_STATISTICS = {
@@ -287,12 +266,12 @@ def test_a_whole_tree_statistic_given_one_leaf_raises(name: str) -> None:
     params = _tree([1, 1, 0])
     tx = gradtx.stacked(make(), per_leaf=True)
     with pytest.raises(ValueError, match=rf"{name} takes .* over the whole tree, .* one leaf at a time \(of 3\)"):
-        tx.update(_grads(params, 0), tx.init(params), params, **extra_args)
+        tx.update(grads(params, 0), tx.init(params), params, **extra_args)
     # The default mode gives it every leaf (in stacks): the numbers of the unstacked transform.
-    _assert_steps_equal_with(gradtx.stacked(make()), make(), params, extra_args)
+    assert_steps_equal(gradtx.stacked(make()), make(), params, extra_args=extra_args)
     # A tree of one leaf is the whole tree.
     one = {"w": params["p0"]}
-    _assert_steps_equal_with(gradtx.stacked(make(), per_leaf=True), make(), one, extra_args)
+    assert_steps_equal(gradtx.stacked(make(), per_leaf=True), make(), one, extra_args=extra_args)
 
 
 @pytest.mark.parametrize("wrap", ["stacked", "per_leaf", "flatten"])
@@ -386,7 +365,7 @@ def test_a_mask_inside_is_written_for_the_params(mask: str, per_leaf: bool) -> N
     # Before, a function mask saw the stacks: the 1-D biases were 2-D stacks, and were decayed.
     params = _weights_and_biases()
     wrapped = gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.5, mask=MASKS_INSIDE[mask]), per_leaf=per_leaf)
-    _assert_steps_equal(wrapped, gradtx.adamw(0.1, weight_decay=0.5, mask=DECAY), params, rtol=1e-12, atol=1e-15)
+    assert_steps_equal(wrapped, gradtx.adamw(0.1, weight_decay=0.5, mask=DECAY), params, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("per_leaf", [False, True])
@@ -396,7 +375,7 @@ def test_labels_and_nested_masks_inside_are_written_for_the_params(per_leaf: boo
     by_name = lambda p: jax.tree_util.tree_map_with_path(lambda path, _: "decay" if path[0].key == "w" else "plain", p)
     for labels in (by_name, {"w": "decay", "b": "plain"}):
         wrapped = gradtx.stacked(gradtx.partition(groups, labels), per_leaf=per_leaf)
-        _assert_steps_equal(wrapped, gradtx.partition(groups, by_name), params, rtol=1e-12, atol=1e-15)
+        assert_steps_equal(wrapped, gradtx.partition(groups, by_name), params, rtol=1e-12, atol=1e-15)
     # A mask inside a mask: the outer one leaves the inner one the stacks it kept.
     nested = gradtx.masked(gradtx.masked(gradtx.sgd(0.1, momentum=0.9), {"w": [True, False, True], "b": True}), DECAY)
     plain = gradtx.masked(gradtx.sgd(0.1, momentum=0.9), DECAY)
@@ -405,7 +384,7 @@ def test_labels_and_nested_masks_inside_are_written_for_the_params(per_leaf: boo
         gradtx.stacked(nested, per_leaf=per_leaf).init(params)
     inner = gradtx.masked(gradtx.sgd(0.1, momentum=0.9), {"w": True, "b": False})
     uniform = gradtx.masked(inner, {"w": True, "b": True})
-    _assert_steps_equal(gradtx.stacked(uniform, per_leaf=per_leaf), plain, params, rtol=1e-12, atol=1e-15)
+    assert_steps_equal(gradtx.stacked(uniform, per_leaf=per_leaf), plain, params, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("per_leaf", [False, True])
@@ -418,7 +397,7 @@ def test_a_mask_inside_stacked_inside_masked_skips_what_the_outer_mask_removed(p
         gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.5, mask=inner_mask), per_leaf=per_leaf), outer
     )
     plain = gradtx.masked(gradtx.adamw(0.1, weight_decay=0.5, mask=inner_mask), outer)
-    _assert_steps_equal(wrapped, plain, params, rtol=1e-12, atol=1e-15)
+    assert_steps_equal(wrapped, plain, params, rtol=1e-12, atol=1e-15)
     wrong = gradtx.stacked(gradtx.adamw(0.1, weight_decay=0.5, mask={"w": True, "c": False}), per_leaf=per_leaf)
     with pytest.raises(ValueError, match=r"the mask has an entry at \['c'\] that the tree given to stacked lacks"):
         wrong.init(params)
@@ -431,7 +410,7 @@ def test_muons_dimension_numbers_inside_are_written_for_the_params() -> None:
         lambda path, _: gradtx.contrib.MuonDimensionNumbers() if path[0].key == "w" else None, p
     )
     make = lambda: gradtx.contrib.muon(0.1, muon_weight_dimension_numbers=dims)
-    _assert_steps_equal(gradtx.stacked(make(), per_leaf=True), make(), params, rtol=1e-10, atol=1e-12)
+    assert_steps_equal(gradtx.stacked(make(), per_leaf=True), make(), params, rtol=1e-10, atol=1e-12)
     # A "v" of the shape of the "w"s would share their stack, one vmapped computation for both.
     params["v"] = [jnp.ones((4, 3))]
     with pytest.raises(ValueError, match=r"is 'adam' at \['v'\]\[0\] but 'muon' at \['w'\]\[0\], two leaves of"):
@@ -450,7 +429,7 @@ def test_a_mask_inside_equals_it_outside_or_names_the_group_it_splits(data: Any,
     for s, flag in zip(shape_ids, flags, strict=True):
         by_group.setdefault(s, set()).add(flag)
     if all(len(values) == 1 for values in by_group.values()):
-        _assert_steps_equal(wrapped, gradtx.adamw(0.1, weight_decay=0.5, mask=mask), params, rtol=1e-12, atol=1e-15)
+        assert_steps_equal(wrapped, gradtx.adamw(0.1, weight_decay=0.5, mask=mask), params, rtol=1e-12, atol=1e-15)
     else:
         with pytest.raises(ValueError, match=r"masked: inside stacked, the mask is .* two leaves of the group float64"):
             wrapped.init(params)
