@@ -231,14 +231,22 @@ def check_whole_tree(tree: Any, *, where: str, statistic: str, outside: str | No
         )
 
 
-def check_outside(tree: Any, *, where: str, needs: str) -> None:
+def check_outside(tree: Any, *, where: str, needs: str, instead: str | None = None) -> None:
     """Raises where a transform that needs the user's own tree is given what a wrapper makes of it.
 
-    A line search calls ``value_fn`` on candidate params: inside ``stacked`` or ``flatten`` those
-    would be stacks, one leaf or one vector, not the params ``value_fn`` was written for.
+    A line search calls ``value_fn`` on candidate params, and Sophia's Hutchinson estimator
+    differentiates ``obj_fn`` at the params: inside ``stacked`` or ``flatten`` those would be
+    stacks, one leaf or one vector, not the params the user's function was written for.
+
+    Args:
+      tree: what the transform is given.
+      where: the transform's name.
+      needs: what it does with the user's tree, for the message.
+      instead: what to do instead, for the message; default ``chain it outside, e.g.
+        chain(<wrapper>(inner), <where>(...))``.
 
     Raises:
-      ValueError: naming ``where``, what it needs and how to chain it outside.
+      ValueError: naming ``where``, what it needs and what to do instead.
     """
     view = _CURRENT.get()
     if view is None or not view.sees(tree):
@@ -249,7 +257,5 @@ def check_outside(tree: Any, *, where: str, needs: str) -> None:
         given = "one leaf at a time"
     else:
         given = "one stack of leaves per shape and dtype"
-    raise StackLayoutError(
-        f"{where} {needs}, but inside {view.wrapper} it is given {given}: chain it outside, "
-        f"e.g. chain({view.wrapper}(inner), {where}(...))"
-    )
+    instead = instead or f"chain it outside, e.g. chain({view.wrapper}(inner), {where}(...))"
+    raise StackLayoutError(f"{where} {needs}, but inside {view.wrapper} it is given {given}: {instead}")

@@ -16,6 +16,7 @@ from gradtx import _checks, _tree
 from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, as_gradient_transformation, safe_increment, zero_count
 from gradtx._combine import chain
+from gradtx._stack_view import check_outside
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
 from gradtx.tree import random_like
 
@@ -67,6 +68,12 @@ def hutchinson_estimator_diag_hessian(random_seed: Any = None) -> GradientTransf
         _tree.require_params(params, where=where)
         _checks.require_extra_args(
             extra_args, ["obj_fn"], where=where, call="update(updates, state, params, obj_fn=loss_of_params)"
+        )
+        check_outside(
+            params,
+            where=where,
+            needs="differentiates `obj_fn` at the params",
+            instead="run sophia (and this estimator) without stacked or flatten",
         )
         key, subkey = jax.random.split(state.key)
         signs = random_like(subkey, params, jax.random.rademacher, dtype=jnp.float32)

@@ -80,6 +80,10 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
     ``masked(flatten(inner), mask)``. gradtx's transforms that take statistics per leaf (trust
     ratios, factored moments, per-leaf clipping, ...) raise a ``ValueError`` inside, where they
     would take one over the vector; whole-tree reductions (``clip_by_global_norm``) are exact.
+    The line searches (``value_fn``) and Sophia's Hutchinson estimator (``obj_fn``) would call
+    the user's function on the vector, so they raise inside: chain a line search outside,
+    ``chain(flatten(inner), scale_by_zoom_linesearch(...))``, and run Sophia without ``flatten``.
+    Random transforms (``add_noise``) draw over the vector: the same distribution, other samples.
 
     Args:
       inner: the transform to run on the flat vector.
@@ -90,7 +94,8 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
     Raises:
       ValueError: when ``updates`` and ``params`` differ in structure (names the path); when a
         mask or labels inside differ between leaves; when a gradtx transform inside takes a
-        statistic per leaf.
+        statistic per leaf; when a line search or Sophia's Hutchinson estimator inside would
+        call the user's function on the vector.
       TypeError: when a leaf of the params or updates is not floating or complex (names the path).
 
     Examples:

@@ -299,6 +299,12 @@ def stacked(
     them: such a mask goes outside, e.g. ``masked(stacked(adamw(...)), mask)``. Another
     library's mask inside (``optax.masked``) sees the stacks.
 
+    A function of the params passed to ``update`` would be called on the stacks, so the line
+    searches (``value_fn``) and Sophia's Hutchinson estimator (``obj_fn``) raise a ``ValueError``
+    inside: chain a line search outside, ``chain(stacked(inner), scale_by_zoom_linesearch(...))``,
+    and run Sophia unstacked. Random transforms (``add_noise``, ``noisy_sgd``) draw their noise
+    per stack: the same distribution as on the tree, not the same samples.
+
     In explicit sharding mode, leaves of one shape but different shardings form separate groups
     (``float32[8,4]``, ``float32[8,4]#1``) and each stack is sharded like its leaves;
     :func:`gradtx.sharding.zero_train_step` partitions the stacks like any stacked buffer. Under
@@ -333,7 +339,8 @@ def stacked(
         ``init`` (names the path), or when their groups differ from the state's (a leaf changed
         shape or dtype); when a mask or labels inside give leaves of one group different
         values; when a gradtx transform inside takes a statistic per leaf (default mode) or
-        over the whole tree (``per_leaf=True``) that this layout would change.
+        over the whole tree (``per_leaf=True``) that this layout would change; when a line
+        search or Sophia's Hutchinson estimator inside would call the user's function on stacks.
       TypeError: when ``state`` is not a :class:`StackedState`, or when a leaf of the params
         (at ``init`` or ``update``) or of the updates is not floating or complex (names the path;
         inside, ``inner`` would see only the name of its stack).

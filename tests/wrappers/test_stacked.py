@@ -302,6 +302,29 @@ def test_a_line_search_inside_says_to_chain_it_outside(wrap: str, search: str) -
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-12)
 
 
+@pytest.mark.parametrize("wrap", ["stacked", "per_leaf", "flatten"])
+def test_sophias_hutchinson_estimator_inside_says_to_run_it_without_the_wrapper(wrap: str) -> None:
+    # It differentiates obj_fn at the params, which inside would be stacks, one leaf or a vector.
+    params = _tree([1, 1, 0])
+
+    def obj_fn(p: Any) -> jax.Array:
+        return jnp.sum(p["p0"] ** 2) + jnp.sum(p["p1"] ** 3) + jnp.sum(jnp.sin(p["p2"]))
+
+    wrapper = {
+        "stacked": gradtx.stacked,
+        "per_leaf": lambda inner: gradtx.stacked(inner, per_leaf=True),
+        "flatten": gradtx.flatten,
+    }[wrap]
+    tx = wrapper(gradtx.contrib.sophia(0.1))
+    g = jax.grad(obj_fn)(params)
+    with pytest.raises(
+        ValueError,
+        match=r"hutchinson_estimator_diag_hessian differentiates `obj_fn` at the params, but inside "
+        r".*: run sophia \(and this estimator\) without stacked or flatten",
+    ):
+        tx.update(g, tx.init(params), params, obj_fn=obj_fn)
+
+
 def test_per_leaf_state_is_one_inner_state_per_group_and_checked() -> None:
     params = {"a": jnp.ones((2, 3), jnp.float32), "b": jnp.ones((2, 3), jnp.float32), "c": jnp.ones(3, jnp.float32)}
     tx = gradtx.stacked(gradtx.lamb(0.1), per_leaf=True)
