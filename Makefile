@@ -48,7 +48,7 @@ docs: $(STAMP)
 test: lint types pytest docs
 
 # gradtx against optax in one process (a few minutes); writes bench/results/latest.{json,md,png}.
-# `python -m bench --quick` runs tiny cases in seconds, to check that it works.
+# `python -m bench --quick` runs tiny cases in seconds, to check that it works; bench/gpu.sh is the run for a GPU.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--out DIR] [--only big,trees,state] [--profile]``: run, print, write results."""
+"""``python -m bench [--quick] [--out DIR] [--only big,trees,state] [--peak-gbs N] [--profile]``: run, write."""
 
 from __future__ import annotations
 
@@ -21,11 +21,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts among {PARTS}")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 4 big leaf, 2 trees)")
     parser.add_argument("--big-params", type=int, default=50 * 2**20, help="parameters in the large leaf")
+    parser.add_argument(
+        "--peak-gbs",
+        type=float,
+        default=None,
+        help="the device's nominal memory bandwidth in GB/s (e.g. 4800 for an H200): the large-leaf rows then also "
+        "give the fraction of it each step reaches",
+    )
     parser.add_argument("--profile", action="store_true", help="only print where tracing a 2,000-leaf step spends time")
     args = parser.parse_args(argv)
     if args.profile:
         _profile.run(args.quick)
         return {}
+    if args.peak_gbs is not None and not args.peak_gbs > 0:
+        parser.error(f"--peak-gbs must be a positive number of GB/s, got {args.peak_gbs}")
     parts = set(args.only.split(","))
     unknown = parts - set(PARTS)
     if unknown:
@@ -39,9 +48,11 @@ def main(argv: list[str] | None = None) -> dict:
     record: dict = {"quick": quick, "machine": _report.machine(), "big_leaf": [], "trees": [], "state": []}
     bandwidth = copy_bandwidth(n_big, repeats=3 if quick else 10)
     record["copy_bandwidth_gbs"] = bandwidth / 1e9
+    record["peak_bandwidth_gbs"] = args.peak_gbs
     print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s over {n_big * 4 / 2**20:.0f} MiB", flush=True)
     if "big" in parts:
-        record["big_leaf"] = _bigleaf.run(n_big, big_rounds, steps=2 if quick else 5, bandwidth=bandwidth)
+        peak = None if args.peak_gbs is None else args.peak_gbs * 1e9
+        record["big_leaf"] = _bigleaf.run(n_big, big_rounds, steps=2 if quick else 5, bandwidth=bandwidth, peak=peak)
         # Measured again after the cases: a drift in load shows as a change here.
         record["copy_bandwidth_after_gbs"] = copy_bandwidth(n_big, repeats=3 if quick else 10) / 1e9
     if "trees" in parts:

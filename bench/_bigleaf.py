@@ -61,8 +61,14 @@ def _make_step(tx: Any, lib: Any) -> Callable[..., Any]:
     return jax.jit(step, donate_argnums=(0, 1))
 
 
-def run(n_params: int, rounds: int, steps: int, bandwidth: float, only: set[str] | None = None) -> list[dict[str, Any]]:
-    """Median step seconds for each case and library, interleaved across ``rounds``."""
+def run(
+    n_params: int, rounds: int, steps: int, bandwidth: float, only: set[str] | None = None, peak: float | None = None
+) -> list[dict[str, Any]]:
+    """Median step seconds for each case and library, interleaved across ``rounds``.
+
+    ``bandwidth`` is the measured copy bandwidth (bytes/s) that ``floor_fraction`` divides by;
+    ``peak``, when given, a nominal one (the device's datasheet figure) for ``peak_fraction``.
+    """
     results = []
     for case in CASES:
         if only is not None and case.name not in only:
@@ -93,17 +99,18 @@ def run(n_params: int, rounds: int, steps: int, bandwidth: float, only: set[str]
         del live, grads
         med = {name: median(ts) for name, ts in times.items()}
         floor_s = case.floor_bytes * n / bandwidth
-        results.append(
-            {
-                "case": case.name,
-                "shape": list(shape),
-                "n_params": n,
-                "floor_bytes_per_param": case.floor_bytes,
-                "step_s": med,
-                "ratio": med["gradtx"] / med["optax"],
-                "floor_fraction": {name: floor_s / s for name, s in med.items()},
-            }
-        )
+        row: dict[str, Any] = {
+            "case": case.name,
+            "shape": list(shape),
+            "n_params": n,
+            "floor_bytes_per_param": case.floor_bytes,
+            "step_s": med,
+            "ratio": med["gradtx"] / med["optax"],
+            "floor_fraction": {name: floor_s / s for name, s in med.items()},
+        }
+        if peak is not None:
+            row["peak_fraction"] = {name: case.floor_bytes * n / peak / s for name, s in med.items()}
+        results.append(row)
         print(
             f"  big leaf {case.name:<14} gradtx {med['gradtx'] * 1e3:8.1f} ms  optax {med['optax'] * 1e3:8.1f} ms  "
             f"ratio {med['gradtx'] / med['optax']:.2f}  floor {floor_s / med['gradtx']:.2f}",

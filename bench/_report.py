@@ -62,17 +62,27 @@ def markdown(record: dict[str, Any]) -> str:
         f"Copy bandwidth {record['copy_bandwidth_gbs']:.1f} GB/s.",
         "",
     ]
+    # Older records have no nominal bandwidth.
+    peak = record.get("peak_bandwidth_gbs")
     if record["big_leaf"]:
+        if peak:
+            lines += [
+                f'The floor is the single-pass traffic over the copy bandwidth measured; "of peak" over the '
+                f"nominal {peak:.0f} GB/s given with `--peak-gbs`.",
+                "",
+            ]
+        extra = " gradtx of peak | optax of peak |" if peak else ""
         lines += [
-            "| one large leaf | params | gradtx ms | optax ms | ratio | gradtx floor | optax floor |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| one large leaf | params | gradtx ms | optax ms | ratio | gradtx floor | optax floor |" + extra,
+            "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if peak else ""),
         ]
         for r in record["big_leaf"]:
-            step = r["step_s"]
-            lines.append(
-                f"| {r['case']} | {r['n_params'] / 1e6:.1f}M | {_ms(step['gradtx'])} | {_ms(step['optax'])} "
-                f"| {r['ratio']:.2f} | {r['floor_fraction']['gradtx']:.2f} | {r['floor_fraction']['optax']:.2f} |"
-            )
+            step, floor = r["step_s"], r["floor_fraction"]
+            cells = [r["case"], f"{r['n_params'] / 1e6:.1f}M", _ms(step["gradtx"]), _ms(step["optax"])]
+            cells += [f"{r['ratio']:.2f}", f"{floor['gradtx']:.2f}", f"{floor['optax']:.2f}"]
+            if peak:
+                cells += [f"{r['peak_fraction']['gradtx']:.2f}", f"{r['peak_fraction']['optax']:.2f}"]
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     if record["trees"]:
         lines += [
