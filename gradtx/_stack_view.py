@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from gradtx import _tree
 
@@ -30,6 +31,7 @@ __all__ = [
     "StackView",
     "check_outside",
     "check_per_leaf",
+    "check_typed_key",
     "check_whole_tree",
     "resolve_prefix",
     "viewing",
@@ -259,3 +261,25 @@ def check_outside(tree: Any, *, where: str, needs: str, instead: str | None = No
         given = "one stack of leaves per shape and dtype"
     instead = instead or f"chain it outside, e.g. chain({view.wrapper}(inner), {where}(...))"
     raise StackLayoutError(f"{where} {needs}, but inside {view.wrapper} it is given {given}: {instead}")
+
+
+def check_typed_key(tree: Any, key: Any, *, where: str) -> None:
+    """Raises where ``stacked(..., per_leaf=True)`` could not give each leaf a stream of its own.
+
+    ``stacked`` folds each leaf's index into the typed PRNG keys (``jax.random.key``) of its
+    inner state, so that the leaves of a group draw independent noise; a raw ``uint32`` key
+    (``jax.random.PRNGKey``) is not recognizable as a key, and every leaf would draw the same.
+
+    Raises:
+      ValueError: naming ``where`` and the key's dtype, and saying to pass a typed key.
+    """
+    view = _CURRENT.get()
+    if view is None or not view.per_leaf or not view.sees(tree):
+        return
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return
+    raise StackLayoutError(
+        f"{where}: inside stacked(..., per_leaf=True) each leaf needs a random stream of its own, which stacked "
+        f"derives from a typed key (jax.random.key); this key is raw {jnp.result_type(key)}{list(jnp.shape(key))}, "
+        "so every leaf of a group would draw the same noise: pass jax.random.key(seed) or an int seed"
+    )

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx import _numerics as num
 from gradtx._base import GradientTransformation, Params, Updates, safe_increment, zero_count
+from gradtx._stack_view import check_typed_key
 
 __all__ = ["AddNoiseState", "add_noise"]
 
@@ -73,6 +74,7 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None)
 
     def init_fn(params: Params) -> AddNoiseState:
         num.check_init_params(params, where="add_noise")
+        check_typed_key(params, key, where=where)
         # A copy, not the caller's key: donating the state then never frees the caller's array, and
         # under `jax.set_mesh` the copy is typed on that mesh as the updated key will be.
         return AddNoiseState(count=zero_count(), rng_key=jnp.array(key, copy=True))

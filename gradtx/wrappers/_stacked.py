@@ -229,6 +229,27 @@ def _row(stack: jax.Array, position: jax.Array) -> jax.Array:
     return lax.reshape(lax.dynamic_slice(stack, start, (1, *shape)), shape)
 
 
+def _is_typed_key(x: Any) -> bool:
+    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _own_streams(state: Any, members: list[int], batched: bool) -> Any:
+    """Gives each leaf's copy of a PRNG key in ``state`` a stream of its own: ``fold_in(key, i)``.
+
+    ``vmap(inner.init)`` copies one key to every row, so ``add_noise`` would draw the same
+    noise for every leaf of a group (and the first rows of all groups would share it); leaf
+    ``i`` of the params (its index in their flattening order) draws from ``fold_in(key, i)``.
+    """
+    index = jnp.asarray(members, jnp.uint32)
+
+    def fold(x: Any) -> Any:
+        if not _is_typed_key(x):
+            return x
+        return jax.vmap(jax.random.fold_in)(x, index) if batched else jax.random.fold_in(x, index[0])
+
+    return jax.tree.map(fold, state)
+
+
 def _update_per_leaf(
     inner: GradientTransformation,
     stacks: dict[str, Any],
@@ -303,7 +324,10 @@ def stacked(
     searches (``value_fn``) and Sophia's Hutchinson estimator (``obj_fn``) raise a ``ValueError``
     inside: chain a line search outside, ``chain(stacked(inner), scale_by_zoom_linesearch(...))``,
     and run Sophia unstacked. Random transforms (``add_noise``, ``noisy_sgd``) draw their noise
-    per stack: the same distribution as on the tree, not the same samples.
+    per stack: the same distribution as on the tree, not the same samples. Under
+    ``per_leaf=True`` every typed PRNG key (``jax.random.key``) in ``inner``'s state gets a
+    stream per leaf, ``fold_in(key, i)`` for leaf ``i`` of the params, so that the leaves of a
+    group draw independent noise; ``add_noise`` given a raw ``uint32`` key raises there.
 
     In explicit sharding mode, leaves of one shape but different shardings form separate groups
     (``float32[8,4]``, ``float32[8,4]#1``) and each stack is sharded like its leaves;
@@ -381,8 +405,10 @@ def stacked(
         if per_leaf:
             inner_state = {}
             for name, stack in stacks.items():
+                alone = _is_alone(name)
                 with _inside(dataclasses.replace(view, group=name, per_leaf=True)):
-                    inner_state[name] = inner.init(stack) if _is_alone(name) else jax.vmap(inner.init)(stack)
+                    state = inner.init(stack) if alone else jax.vmap(inner.init)(stack)
+                inner_state[name] = _own_streams(state, groups[name], batched=not alone)
         else:
             with _inside(view):
                 inner_state = inner.init(stacks)

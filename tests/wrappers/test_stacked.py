@@ -325,6 +325,43 @@ def test_sophias_hutchinson_estimator_inside_says_to_run_it_without_the_wrapper(
         tx.update(g, tx.init(params), params, obj_fn=obj_fn)
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_per_leaf_noise_is_a_stream_of_its_own_for_each_leaf(jit: bool) -> None:
+    # vmap(init) copies the key to every row: without a stream per leaf, the leaves of a group
+    # drew the same noise. Leaf i draws from fold_in(key, i), as add_noise on that leaf alone;
+    # "leaf['w']" (above max_size) is not vmapped.
+    params = {"a": jnp.zeros(64), "b": jnp.ones(64), "c": jnp.zeros(64), "w": jnp.zeros((3, 4)), "z": jnp.zeros(5)}
+    tx = gradtx.stacked(gradtx.add_noise(1.0, 0.5, key=7), per_leaf=True, max_size=64)
+    init, update = (jax.jit(tx.init), jax.jit(tx.update)) if jit else (tx.init, tx.update)
+    state = init(params)
+    refs = {
+        name: gradtx.add_noise(1.0, 0.5, key=jax.random.fold_in(jax.random.key(7), i))
+        for i, name in enumerate(sorted(params))
+    }
+    ref_states = {name: refs[name].init(params[name]) for name in params}
+    for step in range(2):
+        g = grads(params, step)
+        out, state = update(g, state, params)
+        for name in params:
+            expected, ref_states[name] = refs[name].update(g[name], ref_states[name], params[name])
+            # The same draws; under jit XLA may fuse `g + std * noise` differently (1 ulp).
+            np.testing.assert_allclose(np.asarray(out[name]), np.asarray(expected), rtol=1e-14, atol=0)
+    noise = {name: np.asarray(out[name]) - np.asarray(g[name]) for name in ("a", "b", "c")}
+    assert not np.allclose(noise["a"], noise["b"]) and not np.allclose(noise["b"], noise["c"])
+
+
+def test_per_leaf_noise_from_a_raw_key_raises() -> None:
+    # A raw uint32 key is not recognizable as a key: every leaf would draw the same noise.
+    params = {"a": jnp.zeros(4), "b": jnp.zeros(4)}
+    tx = gradtx.stacked(gradtx.noisy_sgd(0.1, key=jax.random.PRNGKey(0)), per_leaf=True)
+    with pytest.raises(ValueError, match=r"add_noise: inside stacked\(..., per_leaf=True\) .* raw uint32\[2\]"):
+        tx.init(params)
+    # The default mode draws over each stack: independent entries, nothing to derive.
+    tx = gradtx.stacked(gradtx.noisy_sgd(0.1, key=jax.random.PRNGKey(0)))
+    out, _ = tx.update(params, tx.init(params), params)
+    assert not np.allclose(np.asarray(out["a"]), np.asarray(out["b"]))
+
+
 def test_per_leaf_state_is_one_inner_state_per_group_and_checked() -> None:
     params = {"a": jnp.ones((2, 3), jnp.float32), "b": jnp.ones((2, 3), jnp.float32), "c": jnp.ones(3, jnp.float32)}
     tx = gradtx.stacked(gradtx.lamb(0.1), per_leaf=True)
