@@ -33,6 +33,7 @@ NOT_IN_OPTAX: dict[str, str] = {
     "stacked_adamw": _STACKED,
     "stacked_adamw_masked": _STACKED,
     "stacked_lamb_per_leaf": _STACKED,
+    "stacked_noisy_sgd_per_leaf": _STACKED,
 }
 
 # Integer leaves whose dtype optax takes from `jax_enable_x64` (int64 under x64) while gradtx keeps

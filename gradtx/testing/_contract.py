@@ -59,9 +59,12 @@ def _abstract(tree: Any) -> Any:
 
 
 def _comparable(tree: Any) -> Any:
-    # NumPy cannot compare bfloat16 closely: compare low-precision floats in float32.
+    # NumPy cannot compare bfloat16 closely: compare low-precision floats in float32. NumPy has
+    # no typed PRNG keys (`jax.random.key`, add_noise's state): compare their key data.
     def leaf(x: Any) -> Any:
         x = jnp.asarray(x)
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
         if jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32:
             x = x.astype(jnp.float32)
         return np.asarray(x)

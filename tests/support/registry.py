@@ -279,6 +279,13 @@ REGISTRY: list[Entry] = [
         nu_dtype_arg="nu_dtype",
         complex_ok=True,
     ),
+    # Noise inside stacked(per_leaf=True): each leaf draws from its own stream (fold_in of its index).
+    Entry(
+        "stacked_noisy_sgd_per_leaf",
+        lambda **kw: gradtx.stacked(
+            gradtx.noisy_sgd(**{"learning_rate": 0.01, "key": 3, **kw}), max_size=None, per_leaf=True
+        ),
+    ),
     # Sophia-H refreshing its Hessian estimate every other step: Hutchinson's estimator gets `obj_fn`.
     Entry(
         "sophia",

@@ -43,6 +43,8 @@ def test_correct_transforms_pass_every_property():
     grads = {"a": (jnp.asarray([0.5, -1.0, 2.0], jnp.float32), None), "s": jnp.asarray(-1.0, jnp.float32)}
     monitored = gradtx.chain(gradtx.monitor({"norm": gradtx.global_norm}), gradtx.sgd(0.1, momentum=0.9))
     assert check_transformation(monitored, params, updates=grads) == PROPERTIES
+    # A typed PRNG key in the state (add_noise's, from an int seed): compared by its key data.
+    assert check_transformation(gradtx.noisy_sgd(0.1, key=0), PARAMS) == PROPERTIES
 
 
 def test_extra_args_reach_update():
