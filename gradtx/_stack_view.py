@@ -276,7 +276,7 @@ def check_typed_key(tree: Any, key: Any, *, where: str) -> None:
     view = _CURRENT.get()
     if view is None or not view.per_leaf or not view.sees(tree):
         return
-    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+    if _tree.is_typed_key(key):
         return
     raise StackLayoutError(
         f"{where}: inside stacked(..., per_leaf=True) each leaf needs a random stream of its own, which stacked "

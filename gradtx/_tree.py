@@ -21,6 +21,7 @@ __all__ = [
     "check_same_structure",
     "global_norm",
     "is_prefix_function",
+    "is_typed_key",
     "leaf_dtype",
     "path_str",
     "prefix_subtrees",
@@ -178,6 +179,12 @@ def leaf_dtype(leaf: Any) -> Any:
     """The dtype of an array, a ``jax.ShapeDtypeStruct``, or a Python scalar."""
     dtype = getattr(leaf, "dtype", None)
     return dtype if dtype is not None else jnp.asarray(leaf).dtype
+
+
+def is_typed_key(leaf: Any) -> bool:
+    """Whether ``leaf`` holds typed PRNG keys (``jax.random.key``): no NumPy dtype, no arithmetic."""
+    dtype = getattr(leaf, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
 
 
 def tree_cast(tree: Any, dtype: Any) -> Any:

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx._base import apply_updates
+from gradtx._tree import is_typed_key
 
 __all__ = ["PROPERTIES", "check_transformation"]
 
@@ -63,7 +64,7 @@ def _comparable(tree: Any) -> Any:
     # no typed PRNG keys (`jax.random.key`, add_noise's state): compare their key data.
     def leaf(x: Any) -> Any:
         x = jnp.asarray(x)
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        if is_typed_key(x):
             x = jax.random.key_data(x)
         if jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32:
             x = x.astype(jnp.float32)

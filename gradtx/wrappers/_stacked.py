@@ -27,7 +27,7 @@ from gradtx._base import GradientTransformation, OptState, Params, Updates, as_g
 from gradtx._checks import check_int
 from gradtx._numerics import check_init_params, check_updates, split_sharding
 from gradtx._stack_view import StackView, viewing
-from gradtx._tree import leaf_dtype, path_str
+from gradtx._tree import is_typed_key, leaf_dtype, path_str
 
 __all__ = ["StackedState", "stacked"]
 
@@ -229,10 +229,6 @@ def _row(stack: jax.Array, position: jax.Array) -> jax.Array:
     return lax.reshape(lax.dynamic_slice(stack, start, (1, *shape)), shape)
 
 
-def _is_typed_key(x: Any) -> bool:
-    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def _own_streams(state: Any, members: list[int], batched: bool) -> Any:
     """Gives each leaf's copy of a PRNG key in ``state`` a stream of its own: ``fold_in(key, i)``.
 
@@ -243,7 +239,7 @@ def _own_streams(state: Any, members: list[int], batched: bool) -> Any:
     index = jnp.asarray(members, jnp.uint32)
 
     def fold(x: Any) -> Any:
-        if not _is_typed_key(x):
+        if not is_typed_key(x):
             return x
         return jax.vmap(jax.random.fold_in)(x, index) if batched else jax.random.fold_in(x, index[0])
 
