@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks, _tree
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation, zero_count
+from gradtx._stack_view import check_outside
 
 __all__ = ["LookaheadParams", "LookaheadState", "lookahead"]
 
@@ -73,6 +74,8 @@ def lookahead(
     Raises:
       ValueError: when ``sync_period < 1`` or ``slow_step_size`` is outside ``[0, 1]``.
       TypeError: when ``update`` is called without :class:`LookaheadParams` params.
+      ValueError: (in ``init``) inside :func:`gradtx.stacked` or :func:`gradtx.flatten`, which give it
+        stacks or a vector: wrap them inside instead, ``lookahead(stacked(inner), ...)``.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -96,6 +99,13 @@ def lookahead(
     _checks.check_in_range("slow_step_size", slow_step_size, 0.0, 1.0, where=where)
 
     def init_fn(params: Params) -> LookaheadState:
+        # Inside stacked/flatten it would get the stacks: its update could never get LookaheadParams.
+        check_outside(
+            params,
+            where=where,
+            needs="keeps the fast and slow params (LookaheadParams)",
+            instead="put the wrapper inside, e.g. lookahead(stacked(inner), ...)",
+        )
         # Plain params are accepted too and taken as the fast copy.
         fast = params.fast if isinstance(params, LookaheadParams) else params
         return LookaheadState(fast_state=fast_optimizer.init(fast), steps_since_sync=zero_count())

@@ -319,11 +319,13 @@ def stacked(
     A function of the params passed to ``update`` would be called on the stacks, so the line
     searches (``value_fn``) and Sophia's Hutchinson estimator (``obj_fn``) raise a ``ValueError``
     inside: chain a line search outside, ``chain(stacked(inner), scale_by_zoom_linesearch(...))``,
-    and run Sophia unstacked. Random transforms (``add_noise``, ``noisy_sgd``) draw their noise
-    per stack: the same distribution as on the tree, not the same samples. Under
-    ``per_leaf=True`` every typed PRNG key (``jax.random.key``) in ``inner``'s state gets a
-    stream per leaf, ``fold_in(key, i)`` for leaf ``i`` of the params, so that the leaves of a
-    group draw independent noise; ``add_noise`` given a raw ``uint32`` key raises there.
+    and run Sophia unstacked; ``lookahead`` raises inside too (its update needs
+    ``LookaheadParams``): ``lookahead(stacked(inner), ...)``. Random transforms (``add_noise``,
+    ``noisy_sgd``) draw their noise per stack: the same distribution as on the tree, not the
+    same samples. Under ``per_leaf=True`` every typed PRNG key (``jax.random.key``) in
+    ``inner``'s state gets a stream per leaf, ``fold_in(key, i)`` for leaf ``i`` of the params,
+    so that the leaves of a group draw independent noise; ``add_noise`` given a raw ``uint32``
+    key raises there.
 
     In explicit sharding mode, leaves of one shape but different shardings form separate groups
     (``float32[8,4]``, ``float32[8,4]#1``) and each stack is sharded like its leaves;

@@ -362,6 +362,31 @@ def test_per_leaf_noise_from_a_raw_key_raises() -> None:
     assert not np.allclose(np.asarray(out["a"]), np.asarray(out["b"]))
 
 
+@pytest.mark.parametrize("wrap", ["stacked", "per_leaf", "flatten"])
+def test_lookahead_inside_says_to_put_the_wrapper_inside_it(wrap: str) -> None:
+    # Its update needs LookaheadParams, which inside would be stacks: it could never run there.
+    params = _tree([1, 1, 0])
+    wrapper = {
+        "stacked": gradtx.stacked,
+        "per_leaf": lambda inner: gradtx.stacked(inner, per_leaf=True),
+        "flatten": gradtx.flatten,
+    }[wrap]
+    synced = gradtx.LookaheadParams.init_synced(params)
+    with pytest.raises(ValueError, match=r"lookahead keeps the fast and slow params .* lookahead\(stacked\(inner\)"):
+        wrapper(gradtx.lookahead(gradtx.adam(0.1), 2, 0.5)).init(synced)
+    # The wrapper inside: the numbers of plain lookahead.
+    inside = gradtx.lookahead(wrapper(gradtx.adam(0.1)), 2, 0.5)
+    plain = gradtx.lookahead(gradtx.adam(0.1), 2, 0.5)
+    si, sp, pi, pp = inside.init(synced), plain.init(synced), synced, synced
+    for step in range(3):
+        g = grads(pi.fast, step)
+        ui, si = inside.update(g, si, pi)
+        up, sp = plain.update(g, sp, pp)
+        pi, pp = gradtx.apply_updates(pi, ui), gradtx.apply_updates(pp, up)
+    for a, b in zip(jax.tree.leaves(pi), jax.tree.leaves(pp), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13)
+
+
 def test_per_leaf_state_is_one_inner_state_per_group_and_checked() -> None:
     params = {"a": jnp.ones((2, 3), jnp.float32), "b": jnp.ones((2, 3), jnp.float32), "c": jnp.ones(3, jnp.float32)}
     tx = gradtx.stacked(gradtx.lamb(0.1), per_leaf=True)
