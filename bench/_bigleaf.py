@@ -98,7 +98,8 @@ def run(
                 times[name].append(median(time_calls(once, steps)))
         del live, grads
         med = {name: median(ts) for name, ts in times.items()}
-        floor_s = case.floor_bytes * n / bandwidth
+        traffic = case.floor_bytes * n
+        floor_s = traffic / bandwidth
         row: dict[str, Any] = {
             "case": case.name,
             "shape": list(shape),
@@ -109,7 +110,7 @@ def run(
             "floor_fraction": {name: floor_s / s for name, s in med.items()},
         }
         if peak is not None:
-            row["peak_fraction"] = {name: case.floor_bytes * n / peak / s for name, s in med.items()}
+            row["peak_fraction"] = {name: traffic / peak / s for name, s in med.items()}
         results.append(row)
         print(
             f"  big leaf {case.name:<14} gradtx {med['gradtx'] * 1e3:8.1f} ms  optax {med['optax'] * 1e3:8.1f} ms  "

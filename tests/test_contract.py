@@ -53,11 +53,10 @@ def shapes_dtypes(tree: Any) -> list[tuple[tuple[int, ...], Any]]:
 
 
 def all_finite(tree: Any) -> bool:
-    """Every numeric leaf finite; typed PRNG keys (``add_noise``'s state) are skipped."""
+    """Every leaf finite; typed PRNG keys (``add_noise``'s state) count by their key data."""
     return all(
         bool(jnp.all(jnp.isfinite(jnp.asarray(x).astype(jnp.complex64 if jnp.iscomplexobj(x) else jnp.float32))))
-        for x in jax.tree.leaves(tree)
-        if not jax.dtypes.issubdtype(jnp.result_type(x), jax.dtypes.prng_key)
+        for x in jax.tree.leaves(gradtx.tree.unwrap_random_key_data(tree))
     )
 
 

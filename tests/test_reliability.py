@@ -180,15 +180,12 @@ def test_counters_saturate_and_jit_is_bit_identical(entry: Entry) -> None:
     assert_bit_identical(outputs[0], outputs[1], entry.name)
 
 
-def _key_data(x: Any) -> Any:
-    # NumPy has no typed PRNG keys (jax.random.key): compare their bits.
-    return jax.random.key_data(x) if jax.dtypes.issubdtype(jnp.result_type(x), jax.dtypes.prng_key) else x
-
-
 def assert_bit_identical(a: Any, b: Any, what: str) -> None:
     assert jax.tree.structure(a) == jax.tree.structure(b)
+    # NumPy has no typed PRNG keys (jax.random.key): compare their bits.
+    a, b = gradtx.tree.unwrap_random_key_data(a), gradtx.tree.unwrap_random_key_data(b)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        x, y = np.asarray(_key_data(x)), np.asarray(_key_data(y))
+        x, y = np.asarray(x), np.asarray(y)
         assert x.dtype == y.dtype and x.shape == y.shape
         assert x.tobytes() == y.tobytes(), f"{what}: outputs differ between two identical runs"
 

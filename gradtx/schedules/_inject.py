@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _checks
+from gradtx import _checks, _tree
 from gradtx._base import (
     GradientTransformation,
     OptState,
@@ -121,11 +121,6 @@ def _is_stateful_schedule(value: Any) -> bool:
     return callable(value) and callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))
 
 
-def _is_prng_key(value: Any) -> bool:
-    dtype = getattr(value, "dtype", None)
-    return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
-
-
 def _is_float(value: Any) -> bool:
     if isinstance(value, float):
         return True
@@ -205,7 +200,7 @@ def _make_injector(
         for name, value in numeric.items():
             # Ranges are the inner factory's business (checked at `init`); NaN is never valid.
             # A PRNG key (noisy_sgd's `key`) is data, not a number to check.
-            if jnp.ndim(value) == 0 and not _is_prng_key(value):
+            if jnp.ndim(value) == 0 and not _tree.is_typed_key(value):
                 _checks.check_scalar(name, value, where=where)
         # As optax 0.2.8: every schedule becomes stateful and the state is always an
         # InjectStatefulHyperparamsState, so that optax checkpoints restore here and back.

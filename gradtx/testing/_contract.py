@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx._base import apply_updates
-from gradtx._tree import is_typed_key
+from gradtx.tree import unwrap_random_key_data
 
 __all__ = ["PROPERTIES", "check_transformation"]
 
@@ -60,17 +60,15 @@ def _abstract(tree: Any) -> Any:
 
 
 def _comparable(tree: Any) -> Any:
-    # NumPy cannot compare bfloat16 closely: compare low-precision floats in float32. NumPy has
-    # no typed PRNG keys (`jax.random.key`, add_noise's state): compare their key data.
+    # NumPy cannot compare bfloat16 closely: compare low-precision floats in float32.
     def leaf(x: Any) -> Any:
         x = jnp.asarray(x)
-        if is_typed_key(x):
-            x = jax.random.key_data(x)
         if jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32:
             x = x.astype(jnp.float32)
         return np.asarray(x)
 
-    return jax.tree.map(leaf, tree)
+    # NumPy has no typed PRNG keys (`jax.random.key`, add_noise's state): compare their key data.
+    return jax.tree.map(leaf, unwrap_random_key_data(tree))
 
 
 def _paths(tree: Any) -> list[str]:

@@ -10,6 +10,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx._tree import is_typed_key
+
 __all__ = [
     "cast",
     "cast_like",
@@ -189,7 +191,7 @@ def unwrap_random_key_data(input_tree: Any) -> Any:
     """
 
     def unwrap(x: Any) -> Any:
-        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        if isinstance(x, jax.Array) and is_typed_key(x):
             return jax.random.key_data(x)
         return x
 
