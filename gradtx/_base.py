@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree
+from gradtx._checks import INT32_MAX
 
 __all__ = [
     "ArrayTree",
@@ -296,9 +297,6 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         return (p.astype(dtype) + u.astype(dtype)).astype(p.dtype)
 
     return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
-
-
-INT32_MAX = jnp.iinfo(jnp.int32).max
 
 
 def safe_increment(count: jax.Array) -> jax.Array:

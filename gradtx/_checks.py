@@ -130,6 +130,10 @@ def check_scalar_or_schedule(
     check_in_range(name, value, low, high, where=where, low_inclusive=low_inclusive, high_inclusive=high_inclusive)
 
 
+# The largest step count or period an int32 counter in the state can be compared with.
+INT32_MAX = int(np.iinfo(np.int32).max)
+
+
 def check_int(name: str, value: Any, *, where: str, low: int | None = None, high: int | None = None) -> None:
     """Checks a Python integer argument (bools are rejected) and its range."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -64,6 +64,17 @@ def resolve_mask(mask: Any, tree: Any, *, where: str = "masked") -> Any:
     return resolve_prefix(mask, tree, prefix_name="the mask", where=where, is_leaf=_is_mask_leaf)
 
 
+def checked_mask(mask: Any, tree: Any, *, where: str) -> Any:
+    """``mask`` resolved on ``tree`` (see :func:`resolve_mask`) with every leaf a checked Python bool.
+
+    Raises:
+      TypeError: when a mask leaf is not a static bool.
+    """
+    return jax.tree_util.tree_map_with_path(
+        lambda path, x: _mask_value(path, x, where), resolve_mask(mask, tree, where=where), is_leaf=_is_mask_leaf
+    )
+
+
 def mask_flags(
     mask_tree: Any, tree: Any, tree_name: str, *, where: str = "masked"
 ) -> tuple[Any, list[bool], list[Any]]:

@@ -243,6 +243,21 @@ def split_sharding(x: Any) -> Any:
     return sharding
 
 
+def on_own_mesh(like: Any, spec: Any) -> jax.sharding.NamedSharding:
+    """``spec`` as a ``NamedSharding`` on the mesh of ``like``'s type.
+
+    A bare ``PartitionSpec`` (for ``reshard`` or an ``out_sharding``) needs a mesh context
+    (``jax.set_mesh``); explicit-mode arrays carry their mesh in their type, so the transforms
+    that regroup leaves work without one, as eager ops on sharded arrays do.
+    """
+    return jax.sharding.NamedSharding(jax.typeof(like).sharding.mesh, jax.sharding.PartitionSpec(*spec))
+
+
+def reshard_on_own_mesh(x: Any, spec: Any, like: Any = None) -> Any:
+    """``jax.sharding.reshard(x, spec)`` on the mesh of ``like``'s type (``x``'s when ``None``)."""
+    return jax.sharding.reshard(x, on_own_mesh(x if like is None else like, spec))
+
+
 def check_sharding_types(
     expected: Any, found: Any, expected_name: str, found_name: str, *, where: str, strict: bool
 ) -> None:
@@ -406,6 +421,20 @@ def state_leaf(
 def state_zeros(params: Any, dtype: Any = None) -> Any:
     """Zeros like each param (in ``dtype`` if given), placed like it: see :func:`state_leaf`."""
     return jax.tree.map(lambda p: state_leaf(p, 0, dtype), params)
+
+
+def state_copy(param: Any, dtype: Any = None) -> jax.Array:
+    """A copy of ``param`` (in ``dtype`` if given) for state that starts from the params' values.
+
+    A real copy, placed like the param: ``astype`` to the same dtype returns the param itself,
+    and state aliasing the params breaks donating both to a jitted step. An abstract param (a
+    ``jax.ShapeDtypeStruct``) has no values: it gets the zeros :func:`state_leaf` makes, so
+    abstract ``init`` still gives the state's shapes, dtypes and placement.
+    """
+    dtype = dtype if dtype is not None else _tree.leaf_dtype(param)
+    if isinstance(param, jax.ShapeDtypeStruct):
+        return state_leaf(param, 0, dtype)
+    return jnp.array(param, dtype=dtype, copy=True)
 
 
 def squares_dtype(param: Any, dtype: Any = None) -> Any:

@@ -69,6 +69,28 @@ def test_check_transformation(entry: Entry) -> None:
     check_transformation(entry.build(), make_params(), updates=grads_of, num_steps=3, vmap_size=3)
 
 
+ABSTRACT_EXTRA = {
+    # Transforms whose state starts from the params' values, outside the registry.
+    "ema_params": lambda: gradtx.ema_params(0.9),
+    "distance_over_gradients": lambda: gradtx.scale_by_distance_over_gradients(),
+    "quantized_adamw": lambda: gradtx.quantized_state(gradtx.adamw(0.1), min_size=0, block_size=4),
+}
+
+
+@pytest.mark.parametrize(
+    "make", [e.build for e in REGISTRY] + list(ABSTRACT_EXTRA.values()), ids=IDS + list(ABSTRACT_EXTRA)
+)
+def test_init_on_abstract_params_gives_the_states_types(make: Any) -> None:
+    # DESIGN 1: `init` works on ShapeDtypeStruct leaves, directly and not only under eval_shape.
+    # Schedule-Free and distance-over-gradients copied the values and raised a TypeError there.
+    tx = make()
+    abstract = jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype), make_params())
+    state = tx.init(abstract)
+    want = jax.eval_shape(tx.init, abstract)
+    assert jax.tree.structure(state) == jax.tree.structure(want)
+    assert shapes_dtypes(state) == shapes_dtypes(want)
+
+
 @pytest.mark.parametrize("entry", REGISTRY, ids=IDS)
 def test_low_precision_params(entry: Entry) -> None:
     tx = entry.build()

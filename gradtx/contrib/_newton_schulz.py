@@ -67,6 +67,17 @@ def _layout(shape: tuple[int, ...], dims: MuonDimensionNumbers, *, name: str, wh
             f"{where}: {name} has shape {list(shape)}; Muon orthogonalises matrices (2-D, or more dimensions "
             f"with a layer axis given by MuonDimensionNumbers), not {ndim}-D leaves. {route}"
         )
+    given = [
+        int(a)
+        for axis in (dims.reduction_axis, dims.output_axis)
+        for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)
+    ]
+    if any(not -ndim <= a < ndim for a in given):
+        # Taken modulo the rank, axis 5 of a matrix would silently be axis 1.
+        raise ValueError(
+            f"{where}: {name} has shape {list(shape)} and dimension numbers {dims}: every axis must be in "
+            f"[{-ndim}, {ndim})."
+        )
     red, out = _axes(dims.reduction_axis, ndim), _axes(dims.output_axis, ndim)
     if not red or not out or set(red) & set(out) or len(set(red)) < len(red) or len(set(out)) < len(out):
         raise ValueError(
@@ -92,7 +103,7 @@ def _gram(y: jax.Array, spec: tuple[Any, ...] | None) -> jax.Array:
     yh = jnp.conj(y) if jnp.iscomplexobj(y) else y
     if spec is None:
         return jnp.einsum("bpq,brq->bpr", y, yh)
-    return jnp.einsum("bpq,brq->bpr", y, yh, out_sharding=jax.sharding.PartitionSpec(spec[0], None, None))
+    return jnp.einsum("bpq,brq->bpr", y, yh, out_sharding=num.on_own_mesh(y, (spec[0], None, None)))
 
 
 def _ns_step(y: jax.Array, a: jax.Array, c: jax.Array) -> jax.Array:
@@ -167,10 +178,10 @@ def orthogonalize(
     if typed is not None and gathered:
         # The Gram side is sharded: every product would gather the matrix along it again, so gather
         # it along that side once (explicit mode says so), iterate, and slice the result back.
-        y = jax.sharding.reshard(y, jax.sharding.PartitionSpec(typed[0], None, typed[2]))
+        y = num.reshard_on_own_mesh(y, (typed[0], None, typed[2]))
     y = _newton_schulz(y, coeffs.astype(y.dtype), steps, preconditioning, eps)
     if typed is not None and gathered:
-        y = jax.sharding.reshard(y, jax.sharding.PartitionSpec(*typed))
+        y = num.reshard_on_own_mesh(y, typed)
     if transpose:
         y = jnp.swapaxes(y, 1, 2)
     y = y.reshape(moved_shape) if y.shape != moved_shape else y

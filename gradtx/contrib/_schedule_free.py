@@ -115,8 +115,7 @@ def schedule_free(
     def init_fn(params: Params) -> ScheduleFreeState:
         num.check_init_params(params, where=where, allow_complex=False)
         dtype = _lowest_float(params)
-        # A copy (never the caller's arrays, so params and state can both be donated), placed like the params.
-        z = jax.tree.map(lambda p: jnp.array(p, dtype=state_dtype or p.dtype, copy=True), params)
+        z = jax.tree.map(lambda p: num.state_copy(p, state_dtype), params)
         return ScheduleFreeState(
             b1=jnp.full([], b1, dtype),
             weight_sum=jnp.zeros([], dtype),

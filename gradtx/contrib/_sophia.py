@@ -259,7 +259,7 @@ def sophia(
     _checks.check_non_negative("gamma", gamma, where=where)
     if clip_threshold is not None:
         _checks.check_positive("clip_threshold", clip_threshold, where=where)
-    _checks.check_int("update_interval", update_interval, where=where, low=1)
+    _checks.check_int("update_interval", update_interval, where=where, low=1, high=_checks.INT32_MAX)
     if verbose:
         _checks.check_int("print_win_rate_every_n_steps", print_win_rate_every_n_steps, where=where, low=1)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)

@@ -33,7 +33,17 @@ def _times(tree: Any, factor: jax.Array) -> Any:
     return jax.tree.map(mul, tree)
 
 
-@jax.tree_util.register_dataclass
+_FLOAT32_MAX = float(jnp.finfo(jnp.float32).max)
+
+
+def _checked_scale(name: str, value: Any, *, where: str) -> Any:
+    """A concrete scale as a float32 scalar array, checked to be finite and > 0 in float32."""
+    if isinstance(value, Tracer):
+        return value  # built inside a traced function: nothing to check in Python
+    _checks.check_in_range(name, value, 0.0, _FLOAT32_MAX, where=where, low_inclusive=False)
+    return jnp.asarray(value, jnp.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class DynamicLossScale:
     """A loss scale ``S`` that halves on overflow and doubles after ``period`` finite steps.
@@ -52,6 +62,12 @@ class DynamicLossScale:
       factor: the growth / shrink factor (static, default 2).
       min_loss_scale: the floor for ``S`` (float32 scalar, default 1).
 
+    Raises:
+      ValueError: when ``loss_scale`` or ``min_loss_scale`` is not finite and positive in
+        float32, ``period`` is below 1 or ``factor`` is not above 1 (checked where the caller
+        builds it; jax rebuilding the pytree inside ``jit``, ``scan`` or ``vmap`` checks nothing).
+      TypeError: when a scale is not a real scalar.
+
     Examples:
       >>> import jax, jax.numpy as jnp, gradtx
       >>> ls = gradtx.DynamicLossScale(jnp.float32(2.0**15))
@@ -69,18 +85,18 @@ class DynamicLossScale:
     min_loss_scale: jax.Array = dataclasses.field(default_factory=lambda: jnp.ones([], jnp.float32))
 
     def __post_init__(self) -> None:
+        # Runs for the caller's construction only: jax rebuilds the pytree (jit, scan, vmap,
+        # tree.map) through `_unflatten`, whose leaves may be batched, placeholders or zeros.
         where = "DynamicLossScale"
-        # Tracers (inside jit) and pytree placeholders built by unflattening are not checked.
-        if isinstance(self.loss_scale, (int, float)) or (
-            isinstance(self.loss_scale, jax.Array) and not isinstance(self.loss_scale, Tracer)
-        ):
-            _checks.check_positive("loss_scale", self.loss_scale, where=where)
-            object.__setattr__(self, "loss_scale", jnp.asarray(self.loss_scale, jnp.float32))
-        if isinstance(self.min_loss_scale, (int, float)):
-            _checks.check_positive("min_loss_scale", self.min_loss_scale, where=where)
-            object.__setattr__(self, "min_loss_scale", jnp.asarray(self.min_loss_scale, jnp.float32))
-        _checks.check_int("period", self.period, where=where, low=1)
+        object.__setattr__(self, "loss_scale", _checked_scale("loss_scale", self.loss_scale, where=where))
+        object.__setattr__(self, "min_loss_scale", _checked_scale("min_loss_scale", self.min_loss_scale, where=where))
+        _checks.check_int("period", self.period, where=where, low=1, high=_checks.INT32_MAX)
         _checks.check_in_range("factor", self.factor, 1.0, None, where=where, low_inclusive=False)
+
+    def _with(self, **leaves: Any) -> DynamicLossScale:
+        """A copy with some array fields replaced, unchecked (the values are computed, not given)."""
+        children = {f: getattr(self, f) for f in _LEAVES} | leaves
+        return _unflatten((self.period, self.factor), [children[f] for f in _LEAVES])
 
     def scale(self, tree: Any) -> Any:
         """Multiplies every leaf (usually the loss) by ``S``, keeping each leaf's dtype."""
@@ -109,7 +125,28 @@ class DynamicLossScale:
         grown = jnp.where(jnp.isfinite(grown), grown, scale)
         new_scale = jnp.where(grads_finite, jnp.where(grow, grown, scale), jnp.maximum(min_scale, scale / factor))
         new_counter = jnp.where(jnp.logical_and(grads_finite, ~grow), counter + 1, jnp.zeros([], jnp.int32))
-        return dataclasses.replace(self, loss_scale=new_scale, counter=new_counter)
+        return self._with(loss_scale=new_scale, counter=new_counter)
+
+
+_LEAVES = ("loss_scale", "counter", "min_loss_scale")
+
+
+def _unflatten(static: tuple[int, float], children: Any) -> DynamicLossScale:
+    # Bypasses `__init__` and its checks: see `DynamicLossScale.__post_init__`.
+    obj = object.__new__(DynamicLossScale)
+    for name, value in zip(("period", "factor"), static, strict=True):
+        object.__setattr__(obj, name, value)
+    for name, value in zip(_LEAVES, children, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+jax.tree_util.register_pytree_with_keys(
+    DynamicLossScale,
+    lambda ls: ([(jax.tree_util.GetAttrKey(f), getattr(ls, f)) for f in _LEAVES], (ls.period, ls.factor)),
+    _unflatten,
+    lambda ls: ([getattr(ls, f) for f in _LEAVES], (ls.period, ls.factor)),
+)
 
 
 @jax.tree_util.register_dataclass

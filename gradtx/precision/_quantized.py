@@ -21,11 +21,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import PartitionSpec
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
-from gradtx._numerics import split_sharding
+from gradtx._numerics import reshard_on_own_mesh, split_sharding
 
 _SUPPORTED_BITS = (8,)
 # Code `c` (an int8) stands for entry `c + _OFFSET` of a map.
@@ -139,7 +138,7 @@ def _blocks(x: jax.Array, block_size: int, pad_value: Any) -> tuple[jax.Array, t
     lead, row, nb = block_layout(tuple(x.shape), block_size)
     spec = _explicit_spec(x)
     if spec is not None and any(s is not None for s in spec[len(lead) :]):
-        x = jax.sharding.reshard(x, PartitionSpec(*spec[: len(lead)]))
+        x = reshard_on_own_mesh(x, spec[: len(lead)])
     else:
         spec = None
     x = x.reshape((*lead, row))
@@ -151,7 +150,7 @@ def _blocks(x: jax.Array, block_size: int, pad_value: Any) -> tuple[jax.Array, t
 def _unblock(x: jax.Array, shape: tuple[int, ...], block_size: int, spec: tuple[Any, ...] | None) -> jax.Array:
     lead, row, nb = block_layout(shape, block_size)
     out = x.reshape((*lead, nb * block_size))[..., :row].reshape(shape)
-    return out if spec is None else jax.sharding.reshard(out, PartitionSpec(*spec))
+    return out if spec is None else reshard_on_own_mesh(out, spec, like=x)
 
 
 def _lookup(values: np.ndarray, idx: jax.Array) -> jax.Array:
@@ -161,7 +160,7 @@ def _lookup(values: np.ndarray, idx: jax.Array) -> jax.Array:
     mesh = getattr(sharding, "mesh", None)
     if mesh is None or mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
         return table[idx]
-    return jax.sharding.reshard(table, PartitionSpec()).at[idx].get(out_sharding=sharding)
+    return reshard_on_own_mesh(table, (), like=idx).at[idx].get(out_sharding=sharding)
 
 
 def _nearest(v: jax.Array, base: jax.Array) -> jax.Array:

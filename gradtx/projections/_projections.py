@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import flatten_util
 
+from gradtx._tree import standard_promote
 from gradtx.tree import _creation, _math
 
 __all__ = [
@@ -120,6 +121,18 @@ def projection_l1_ball(tree: Any, scale: Any = 1) -> Any:
     return jax.lax.cond(_math.norm(tree, ord=1) <= scale, lambda t: t, lambda t: projection_l1_sphere(t, scale), tree)
 
 
+def _rescaled(factor: jax.Array, tree: Any) -> Any:
+    """Every leaf times the (at least float32) ``factor``, multiplied in the wider dtype and
+    returned in the leaf's own, as the other projections keep it."""
+
+    def leaf(x: Any) -> jax.Array:
+        x = jnp.asarray(x)
+        dtype = standard_promote(x.dtype, factor.dtype)
+        return (x.astype(dtype) * factor.astype(dtype)).astype(x.dtype)
+
+    return jax.tree.map(leaf, tree)
+
+
 def projection_l2_sphere(tree: Any, scale: Any = 1) -> Any:
     """Onto the l2 sphere ``{||x||_2 = scale}``: ``x * scale / ||x||``.
 
@@ -128,7 +141,7 @@ def projection_l2_sphere(tree: Any, scale: Any = 1) -> Any:
       >>> gradtx.projections.projection_l2_sphere(jnp.array([3.0, 4.0]), 5.0).tolist()
       [3.0, 4.0]
     """
-    return _math.scale(scale / _math.norm(tree), tree)
+    return _rescaled(scale / _math.norm(tree), tree)
 
 
 def projection_l2_ball(tree: Any, scale: Any = 1) -> Any:
@@ -140,7 +153,7 @@ def projection_l2_ball(tree: Any, scale: Any = 1) -> Any:
       [3.0, 4.0]
     """
     squared = _math.norm(tree, squared=True)
-    return _math.scale(scale / jnp.sqrt(jnp.maximum(squared, scale**2)), tree)
+    return _rescaled(scale / jnp.sqrt(jnp.maximum(squared, scale**2)), tree)
 
 
 def projection_linf_ball(tree: Any, scale: Any = 1) -> Any:

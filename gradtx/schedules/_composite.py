@@ -16,7 +16,14 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx._base import Schedule
 from gradtx.schedules._piecewise import interpolate, join_schedules
-from gradtx.schedules._primitive import as_float, check_steps, exponential_decay, linear_schedule, safe_pow
+from gradtx.schedules._primitive import (
+    as_float,
+    check_steps,
+    exponential_decay,
+    floor_ratio,
+    linear_schedule,
+    safe_pow,
+)
 
 __all__ = [
     "cosine_onecycle_momentum_schedule",
@@ -454,7 +461,7 @@ def cosine_restarts_schedule(init_value: Any, T_0: int, T_mult: float = 1, end_v
     def schedule(count: Any) -> jax.Array:
         t = jnp.maximum(as_float(count), 0.0)
         if mult == 1:
-            n = jnp.floor(t / t0)
+            n = floor_ratio(t, t0)
             start, length = n * t0, jnp.full_like(t, t0)
         else:
             start_of = lambda k: t0 * (mult**k - 1.0) / (mult - 1.0)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import Schedule
-from gradtx.schedules._primitive import as_float, check_steps, check_value
+from gradtx.schedules._primitive import as_float, check_steps, check_value, fraction
 
 __all__ = ["join_schedules", "piecewise_constant_schedule", "piecewise_interpolate_schedule"]
 
@@ -98,7 +98,7 @@ def interpolate(kind: str, bounds: Sequence[float], values: Sequence[Any]) -> Sc
             if b1 <= b0:
                 value = jnp.where(t >= b1, as_float(v1), value)
                 continue
-            pct = jnp.clip((t - b0) / (b1 - b0), 0.0, 1.0)
+            pct = fraction(t - b0, b1 - b0)
             start, end = as_float(v0), as_float(v1)
             if kind == "linear":
                 seg = start * (1.0 - pct) + end * pct  # exact at both ends, no cancellation

@@ -46,6 +46,22 @@ def safe_pow(base: jax.Array, exponent: Any) -> jax.Array:
     return jnp.where(positive, powered, jnp.where(exponent == 0, 1.0, 0.0))
 
 
+# Under `jax.jit` XLA divides by a constant through its rounded reciprocal, so `T * (1 / T)` can
+# miss 1 by an ulp (T = 41 in float32): an end value would be missed, or a floor taken a step late.
+
+
+def fraction(elapsed: jax.Array, length: float) -> jax.Array:
+    """``min(max(elapsed, 0), length) / length``, exactly 0 and 1 at the ends (jitted too)."""
+    return jnp.where(elapsed >= length, 1.0, jnp.clip(elapsed, 0.0, length) / length)
+
+
+def floor_ratio(t: jax.Array, length: float) -> jax.Array:
+    """``floor(t / length)``, exact at multiples of ``length`` (jitted too)."""
+    n = jnp.floor(t / length)
+    n = jnp.where(n * length > t, n - 1.0, n)
+    return jnp.where((n + 1.0) * length <= t, n + 1.0, n)
+
+
 def check_steps(name: str, value: Any, *, where: str, allow_zero: bool = False) -> float:
     """A step count must be a finite real number, positive (or non-negative with ``allow_zero``)."""
     x = _checks.check_scalar(name, value, where=where)
@@ -154,8 +170,7 @@ def polynomial_schedule(
     steps = check_steps("transition_steps", transition_steps, where=where)
 
     def schedule(count: Any) -> jax.Array:
-        t = jnp.clip(as_float(count) - begin, 0.0, steps)
-        frac = 1.0 - t / steps
+        frac = 1.0 - fraction(as_float(count) - begin, steps)
         return (as_float(init_value) - as_float(end_value)) * safe_pow(frac, power) + as_float(end_value)
 
     return schedule
@@ -197,7 +212,7 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
     steps = check_steps("transition_steps", transition_steps, where=where)
 
     def schedule(count: Any) -> jax.Array:
-        frac = jnp.clip(as_float(count) - begin, 0.0, steps) / steps
+        frac = fraction(as_float(count) - begin, steps)
         # This form is exact at both ends (no cancellation when the end value is tiny).
         return as_float(init_value) * (1.0 - frac) + as_float(end_value) * frac
 
@@ -218,7 +233,8 @@ def exponential_decay(
       v(t) = I \cdot r^{p},\quad p = \tfrac{t - B}{T}\ (\lfloor\cdot\rfloor \text{ when staircase}),
       \quad v(t) = I \text{ for } t \le B
 
-    then bounded by ``end_value`` (a floor when ``r < 1``, a ceiling when ``r > 1``). torch's
+    then bounded by ``end_value`` (a floor when ``r < 1``, a ceiling when ``r > 1``; unused when
+    ``r = 1``, which optax would apply as a ceiling, jumping to a lower ``end_value`` at once). torch's
     ``ExponentialLR(gamma)`` is ``exponential_decay(lr, 1, gamma)``; ``StepLR(step_size, gamma)``
     is ``exponential_decay(lr, step_size, gamma, staircase=True)``.
 
@@ -265,16 +281,15 @@ def exponential_decay(
     steps = check_steps("transition_steps", transition_steps, where=where)
     if end_value is not None:
         check_value("end_value", end_value, where=where)
-    clip = jnp.maximum if rate < 1.0 else jnp.minimum
+    # `end_value` is a floor of a decay and a ceiling of a growth; a rate of 1 neither decays nor grows.
+    clip = None if rate == 1.0 or end_value is None else jnp.maximum if rate < 1.0 else jnp.minimum
 
     def schedule(count: Any) -> jax.Array:
         elapsed = as_float(count) - begin
-        p = elapsed / steps
-        if staircase:
-            p = jnp.floor(p)
+        p = floor_ratio(elapsed, steps) if staircase else elapsed / steps
         init = as_float(init_value)
         value = jnp.where(elapsed <= 0, init, init * jnp.power(as_float(rate), jnp.maximum(p, 0.0)))
-        if end_value is not None:
+        if clip is not None:
             value = clip(value, as_float(end_value))
         return value
 

@@ -16,7 +16,8 @@ wrapper and user-written transform:
 - everything else (counters, scalars, injected hyperparameters, PRNG keys) is replicated.
 
 When several params relate to a leaf, the one whose key path shares the longest suffix with the
-leaf's path wins (``state.mu['w']`` belongs to ``params['w']``); the kinds above are tried in
+leaf's path, or with the path of a node above it, wins (``state.mu['w']`` and the
+``state.mu['w'].codes`` of a quantized moment belong to ``params['w']``); the kinds above are tried in
 that order among equally good paths; where the remaining candidates still disagree about a
 dimension (a square matrix's row and column statistics have the same shape), that dimension is
 left unsharded. Every spec derived this way is valid for the leaf: it keeps only entries of
@@ -146,60 +147,103 @@ class _Relations:
                 self.by_suffix.setdefault(param.path[len(param.path) - k :], []).append(i)
 
     @staticmethod
-    def kinds(shape: tuple[int, ...], param: _Param) -> list[tuple[int, Spec]]:
-        """Every way a leaf of ``shape`` relates to ``param``, with the spec each gives the leaf."""
-        out = []
+    def kinds(shape: tuple[int, ...], param: _Param) -> list[tuple[int, Spec, tuple[int | None, ...]]]:
+        """Every way a leaf of ``shape`` relates to ``param``: the kind, the spec it gives the leaf,
+        and for each leaf dimension the param dimension it stands for (``None``: none)."""
+        out: list[tuple[int, Spec, tuple[int | None, ...]]] = []
+        same = tuple(range(len(shape)))
         if shape == param.shape:
-            out.append((_SAME, param.spec))
+            out.append((_SAME, param.spec, same))
         if len(shape) + 1 == len(param.shape):
             # Every dimension whose removal gives this shape is a candidate (a square matrix has
             # two); the disagreement is settled in `_leaf_spec`.
             for d in range(len(param.shape)):
                 if param.shape[:d] + param.shape[d + 1 :] == shape:
-                    out.append((_DROPPED, param.spec[:d] + param.spec[d + 1 :]))
+                    dims = tuple(i if i < d else i + 1 for i in range(len(shape)))
+                    out.append((_DROPPED, param.spec[:d] + param.spec[d + 1 :], dims))
         if len(shape) == len(param.shape) + 1 and shape[1:] == param.shape:
-            out.append((_STACKED, (None, *param.spec)))
+            out.append((_STACKED, (None, *param.spec), (None, *same[:-1])))
         if (
             len(shape) == len(param.shape)
             and shape != param.shape
             and all(n <= m for n, m in zip(shape, param.shape, strict=True))
         ):
             kept = tuple(e if n == m else None for e, n, m in zip(param.spec, shape, param.shape, strict=True))
-            out.append((_BLOCKED, kept))
+            out.append((_BLOCKED, kept, same))
         return out
 
-    def best(self, path: tuple[Any, ...], shape: tuple[int, ...]) -> list[Spec]:
-        """The specs of the best-related params: longest common path suffix, then kind."""
-        for k in range(len(path), -1, -1):
-            related = self.by_suffix.get(path[len(path) - k :], [])
-            found = [rel for i in related for rel in self.kinds(shape, self.params[i])]
-            if found:
-                kind = min(r[0] for r in found)
-                return [spec for r_kind, spec in found if r_kind == kind]
-        return []
+    def best(self, path: tuple[Any, ...], shape: tuple[int, ...]) -> list[tuple[_Param, Spec, tuple[int | None, ...]]]:
+        """The best-related params, each with the leaf's spec and dimension map: longest common
+        path suffix, then kind.
+
+        The suffix is taken of the leaf's path or of a node's above it: a param-shaped leaf
+        replaced by a small pytree (the codes and scale of :func:`gradtx.quantized_state`) keeps
+        the param's key one level up, ``state.mu['w'].codes``.
+        """
+        found: list[tuple[int, _Param, Spec, tuple[int | None, ...]]] = []
+        longest = -1
+        for end in range(len(path), -1, -1):
+            node = path[:end]
+            for k in range(len(node), longest, -1):  # only a longer match beats the leaf's own path
+                related = self.by_suffix.get(node[len(node) - k :], [])
+                rels = [
+                    (kind, self.params[i], spec, dims)
+                    for i in related
+                    for kind, spec, dims in self.kinds(shape, self.params[i])
+                ]
+                if rels:
+                    found, longest = rels, k
+                    break
+        if not found:
+            return []
+        kind = min(r[0] for r in found)
+        return [(param, spec, dims) for r_kind, param, spec, dims in found if r_kind == kind]
 
 
-def _leaf_spec(path: tuple[Any, ...], shape: tuple[int, ...], relations: _Relations) -> Spec | None:
+def _leaf_spec(
+    path: tuple[Any, ...],
+    shape: tuple[int, ...],
+    relations: _Relations,
+    mesh: Mesh | AbstractMesh,
+    zero_axis: str | None,
+) -> Spec | None:
     """The spec of a per-parameter leaf, or ``None`` when it relates to no param (replicated)."""
     if not shape:
         return None  # scalars: counters, hyperparameters, per-leaf norms
-    specs = relations.best(path, shape)
-    if not specs:
+    best = relations.best(path, shape)
+    if not best:
         return None
+    specs = [spec for _, spec, _ in best]
     # Candidates that disagree about a dimension (equally related, differently sharded) leave it
     # unsharded: any choice would be valid, none is implied by the structure.
-    return tuple(s[0] if all(x == s[0] for x in s) else None for s in zip(*specs, strict=True))
+    spec = tuple(s[0] if all(x == s[0] for x in s) else None for s in zip(*specs, strict=True))
+    # ZeRO: the leaf is partitioned along the dimension its param is (where the related params
+    # agree on one), so a block's scale or a factored statistic sits beside its part of the param.
+    prefer = set()
+    for param, _, dims in best:
+        z = _zero_dim(param.spec, param.shape, mesh, zero_axis)
+        prefer.add(dims.index(z) if z is not None and z in dims else None)
+    return _with_zero_axis(spec, shape, mesh, zero_axis, prefer=prefer.pop() if len(prefer) == 1 else None)
 
 
-def _with_zero_axis(spec: Spec, shape: tuple[int, ...], mesh: Mesh | AbstractMesh, zero_axis: str | None) -> Spec:
-    """``spec`` also partitioned over ``zero_axis`` on the largest unsharded divisible dimension."""
+def _zero_dim(spec: Spec, shape: tuple[int, ...], mesh: Mesh | AbstractMesh, zero_axis: str | None) -> int | None:
+    """The dimension ``_with_zero_axis`` partitions over ``zero_axis`` (``None``: none)."""
+    new = _with_zero_axis(spec, shape, mesh, zero_axis)
+    return next((d for d, (a, b) in enumerate(zip(spec, new, strict=True)) if a != b), None)
+
+
+def _with_zero_axis(
+    spec: Spec, shape: tuple[int, ...], mesh: Mesh | AbstractMesh, zero_axis: str | None, prefer: int | None = None
+) -> Spec:
+    """``spec`` also partitioned over ``zero_axis``: on ``prefer`` when that dimension is unsharded and
+    divisible, else on the largest such dimension."""
     if zero_axis is None or any(zero_axis in _spec_axes(e) for e in spec):
         return spec
     size = mesh.shape[zero_axis]
     free = [d for d in range(len(shape)) if spec[d] is None and shape[d] >= size and shape[d] % size == 0]
     if not free:
         return spec  # replicated over zero_axis: no dimension divides evenly
-    d = max(free, key=lambda i: (shape[i], -i))  # largest; the first of equal sizes
+    d = prefer if prefer in free else max(free, key=lambda i: (shape[i], -i))  # largest; the first of equal sizes
     return (*spec[:d], zero_axis, *spec[d + 1 :])
 
 
@@ -241,13 +285,17 @@ def state_shardings(
     - anything else (counts, scalars, hyperparameters, keys): replicated, ``PartitionSpec()``.
 
     The param relating to a leaf is the one whose key path shares the longest suffix with the
-    leaf's (``state[0].mu['w']`` belongs to ``params['w']``); where equally related params
-    disagree on a dimension, that dimension is left unsharded.
+    leaf's, or with the path of a node above it (``state[0].mu['w']``, and the
+    ``state[0].mu['w'].codes`` and ``.scale`` of :func:`gradtx.quantized_state`, belong to
+    ``params['w']``); where equally related params disagree on a dimension, that dimension is
+    left unsharded.
 
     With ``zero_axis`` (ZeRO, Rajbhandari et al.), every per-parameter leaf is also partitioned
-    over that mesh axis: along its largest dimension that is unsharded and divisible by the axis
-    size, unless the spec already uses the axis; a leaf with no such dimension stays replicated
-    over it. With :math:`N` devices on ``zero_axis`` each then holds :math:`1/N` of the state.
+    over that mesh axis, unless the spec already uses the axis: along the dimension that stands
+    for the one its param's gradient is partitioned along (:func:`gradient_shardings`), when that
+    dimension is unsharded and divisible by the axis size, else along its largest such
+    dimension; a leaf with no such dimension stays replicated over it. With :math:`N` devices
+    on ``zero_axis`` each then holds :math:`1/N` of the state.
 
     Args:
       tx: any :class:`~gradtx.GradientTransformation`.
@@ -297,11 +345,8 @@ def state_shardings(
     out = []
     for path, leaf in state_leaves:
         shape = _shape(leaf)
-        spec = _leaf_spec(tuple(path), shape, relations)
-        if spec is None:
-            out.append(_named(mesh, (), memory_kind))
-        else:
-            out.append(_named(mesh, _with_zero_axis(spec, shape, mesh, zero_axis), memory_kind))
+        spec = _leaf_spec(tuple(path), shape, relations, mesh, zero_axis)
+        out.append(_named(mesh, () if spec is None else spec, memory_kind))
     return jax.tree_util.tree_unflatten(state_def, out)
 
 

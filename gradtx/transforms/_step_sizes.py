@@ -167,9 +167,7 @@ def scale_by_distance_over_gradients(
             max_dist=jax.tree.map(first_dist, params),
             # Shape (1,) per leaf, as optax stores it, so that its checkpoints restore here.
             grad_sum_of_squares=jax.tree.map(lambda _: jnp.zeros([1], num.default_float()), params),
-            # Copies placed like the params, not the params themselves (a cast to the same dtype
-            # would return them): a state aliasing the params breaks donating both to a step.
-            init_params=jax.tree.map(lambda p: jnp.array(p, dtype=param_dtype, copy=True), params),
+            init_params=jax.tree.map(lambda p: num.state_copy(p, param_dtype), params),
         )
 
     def update_fn(

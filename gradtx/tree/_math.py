@@ -99,15 +99,19 @@ def scale(scalar: Any, tree: Any) -> Any:
     return jax.tree.map(lambda x: scalar * x, tree)
 
 
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
 def add_scale(tree_x: Any, scalar: Any, tree_y: Any) -> Any:
-    """``x + a * y`` leaf by leaf (an axpy).
+    """``x + a * y`` leaf by leaf (an axpy); ``None`` in ``tree_x`` stays ``None``, as in optax.
 
     Examples:
       >>> import jax, jax.numpy as jnp, gradtx
       >>> float(gradtx.tree.add_scale({"a": jnp.array(1.0)}, 0.5, {"a": jnp.array(4.0)})["a"])
       3.0
     """
-    return jax.tree.map(lambda x, y: x + scalar * y, tree_x, tree_y)
+    return jax.tree.map(lambda x, y: None if x is None else x + scalar * y, tree_x, tree_y, is_leaf=_is_none)
 
 
 def vdot(tree_x: Any, tree_y: Any) -> Any:
@@ -147,26 +151,31 @@ def sum(tree: Any, associative_reduction: bool = False) -> Any:
     return functools.reduce(operator.add, jax.tree.leaves(sums), 0)
 
 
+def _nonempty_leaves(tree: Any) -> list[Any]:
+    # A zero-size leaf has no maximum (jnp.max raises); it contributes nothing, as in optax.
+    return [x for x in jax.tree.leaves(tree) if jnp.size(x) > 0]
+
+
 def max(tree: Any) -> Any:
-    """The largest entry of all leaves (``-inf`` for a tree without leaves).
+    """The largest entry of all leaves (``-inf`` for a tree without entries; empty leaves are skipped).
 
     Examples:
       >>> import jax, jax.numpy as jnp, gradtx
       >>> float(gradtx.tree.max({"a": jnp.array([1.0, 5.0]), "b": jnp.array(3.0)}))
       5.0
     """
-    return functools.reduce(jnp.maximum, [jnp.max(x) for x in jax.tree.leaves(tree)], -float("inf"))
+    return functools.reduce(jnp.maximum, [jnp.max(x) for x in _nonempty_leaves(tree)], -float("inf"))
 
 
 def min(tree: Any) -> Any:
-    """The smallest entry of all leaves (``inf`` for a tree without leaves).
+    """The smallest entry of all leaves (``inf`` for a tree without entries; empty leaves are skipped).
 
     Examples:
       >>> import jax, jax.numpy as jnp, gradtx
       >>> float(gradtx.tree.min({"a": jnp.array([1.0, 5.0]), "b": jnp.array(-3.0)}))
       -3.0
     """
-    return functools.reduce(jnp.minimum, [jnp.min(x) for x in jax.tree.leaves(tree)], float("inf"))
+    return functools.reduce(jnp.minimum, [jnp.min(x) for x in _nonempty_leaves(tree)], float("inf"))
 
 
 def size(tree: Any) -> int:
@@ -311,8 +320,11 @@ def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
       3.0
     """
     x = jnp.asarray(x)
-    rms = jnp.sqrt(jnp.mean(_numerics.abs_sq(x)))
-    return jnp.where(rms <= min_rms, jnp.asarray(min_rms, rms.dtype), rms)
+    small = jnp.sqrt(jnp.mean(_numerics.abs_sq(x))) <= min_rms
+    # The square root's infinite slope at 0 times where's zero cotangent would be NaN: take the
+    # root of a stand-in where the floor is used (as `safe_norm` does).
+    rms = jnp.sqrt(jnp.mean(_numerics.abs_sq(jnp.where(small, jnp.ones_like(x), x))))
+    return jnp.where(small, jnp.asarray(min_rms, rms.dtype), rms)
 
 
 def safe_int32_increment(count: jax.Array) -> jax.Array:

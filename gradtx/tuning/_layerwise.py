@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import jax
+import numpy as np
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation, Params, ScalarOrSchedule
@@ -44,11 +45,15 @@ def _depths(params: Params, depth_fn: Callable[[str], int], num_layers: int, whe
     def depth_of(path: Any, _: Any) -> int:
         name = param_path_name(path)
         depth = depth_fn(name)
-        if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= num_layers:
+        if (
+            isinstance(depth, (bool, np.bool_))
+            or not isinstance(depth, (int, np.integer))
+            or not 0 <= depth <= num_layers
+        ):
             raise ValueError(
                 f"{where}: `depth_fn` must return an int in [0, num_layers={num_layers}], got {depth!r} for {name!r}."
             )
-        return depth
+        return int(depth)
 
     return jax.tree_util.tree_map_with_path(depth_of, params)
 

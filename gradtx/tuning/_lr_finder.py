@@ -22,12 +22,13 @@ __all__ = ["LRFinderResult", "lr_finder"]
 
 
 class LRFinderResult(NamedTuple):
-    """The curve of a range test. Arrays have length ``num_steps``; entries past ``num_run`` are NaN.
+    """The curve of a range test. Arrays have length ``num_steps``.
 
     Attributes:
-      learning_rates: the learning rate of each step.
-      losses: the raw loss at each step (before its update).
-      smoothed_losses: the bias-corrected exponential moving average of the losses.
+      learning_rates: the learning rate of each step (the whole schedule, also past ``num_run``).
+      losses: the raw loss at each step (before its update); NaN past ``num_run``.
+      smoothed_losses: the bias-corrected exponential moving average of the losses; NaN past
+        ``num_run``.
       num_run: int32, the number of steps run before stopping (divergence or the end).
       suggestion: the learning rate at the steepest descent of the smoothed loss.
     """
@@ -86,10 +87,12 @@ def lr_finder(
     the loss :math:`\ell_t` is measured at the current params, which then take one step of
     ``optimizer(schedule)``. The smoothed loss is
     :math:`\bar\ell_t = a_t / (1 - \beta^{t+1})`, :math:`a_t = \beta a_{t-1} + (1 - \beta)\ell_t`.
-    The run stops when :math:`\bar\ell_t > \kappa \min_{s \le t} \bar\ell_s` or the loss is not
-    finite. The suggestion is the learning rate of the steepest negative slope of :math:`\bar\ell`
-    against :math:`\log \eta` (a centred difference over ``num_steps // 20`` steps each side),
-    ignoring the first ``num_steps // 10`` steps.
+    With :math:`m_t = \min_{s \le t} \bar\ell_s`, the run stops when
+    :math:`\bar\ell_t > m_t + (\kappa - 1)|m_t|` (:math:`\kappa m_t` for a positive loss, as in
+    fastai; a negative loss must rise as far) or the loss is not finite. The suggestion is the
+    learning rate of the steepest negative slope of :math:`\bar\ell` against :math:`\log \eta`
+    (a centred difference over ``num_steps // 20`` steps each side), ignoring the first
+    ``num_steps // 10`` steps.
     Everything runs in one jitted ``lax.while_loop``.
 
     Args:
@@ -104,7 +107,7 @@ def lr_finder(
       num_steps: the number of steps, >= 2 (default 100).
       smoothing: the moving-average factor :math:`\beta`, in [0, 1) (default 0.98).
       divergence_threshold: :math:`\kappa` > 1; stop once the smoothed loss exceeds this
-        multiple of its minimum (default 4.0).
+        multiple of its (positive) minimum (default 4.0).
 
     Returns:
       An :class:`LRFinderResult` (jax arrays; ``result.plot(path)`` writes a PNG).
@@ -182,7 +185,9 @@ def lr_finder(
             avg = smoothing * avg + (1.0 - smoothing) * loss
             smooth = avg / (1.0 - jnp.asarray(smoothing, dtype) ** (t + 1).astype(dtype))
             best = jnp.minimum(best, smooth)
-            stop = ~jnp.isfinite(smooth) | (smooth > divergence_threshold * best)
+            # fastai's `smooth > kappa * best` for positive losses; with |best| a negative loss
+            # (a log-likelihood) must rise as far before the run stops, not stop at once.
+            stop = ~jnp.isfinite(smooth) | (smooth > best + (divergence_threshold - 1.0) * jnp.abs(best))
             losses = losses.at[t].set(loss)
             smoothed = smoothed.at[t].set(smooth)
             updates, opt_state = tx.update(grads, opt_state, p)

@@ -94,7 +94,8 @@ def reduce_on_plateau(
       atol: absolute improvement threshold, >= 0 (default 0.0).
       cooldown: evaluations to wait after a reduction before counting again, >= 0 (default 0).
       accumulation_size: calls averaged into one evaluation, >= 1 (default 1).
-      min_scale: the scale never drops below this, >= 0 (default 0.0).
+      min_scale: the scale never drops below this, in [0, 1] (default 0.0; optax accepts more
+        than 1, which raises the learning rate at the first plateau).
       threshold: torch's spelling of the improvement threshold (keyword-only; default ``None``
         uses ``rtol``/``atol``). With ``threshold_mode="rel"`` it sets ``rtol=threshold,
         atol=0``; with ``"abs"`` it sets ``rtol=0, atol=threshold``. Give either this or
@@ -132,12 +133,14 @@ def reduce_on_plateau(
         _checks.check_non_negative("threshold", threshold, where=where)
         rtol, atol = (threshold, 0.0) if threshold_mode == "rel" else (0.0, threshold)
     _checks.check_in_range("factor", factor, 0.0, 1.0, where=where, low_inclusive=False, high_inclusive=False)
-    _checks.check_in_range("patience", patience, 1, None, where=where)
+    # Counts compared with int32 counters: a fraction would be truncated silently.
+    _checks.check_int("patience", patience, where=where, low=1, high=_checks.INT32_MAX)
     _checks.check_in_range("rtol", rtol, 0.0, 1.0, where=where)
     _checks.check_non_negative("atol", atol, where=where)
-    _checks.check_non_negative("cooldown", cooldown, where=where)
-    _checks.check_in_range("accumulation_size", accumulation_size, 1, None, where=where)
-    _checks.check_non_negative("min_scale", min_scale, where=where)
+    _checks.check_int("cooldown", cooldown, where=where, low=0, high=_checks.INT32_MAX)
+    _checks.check_int("accumulation_size", accumulation_size, where=where, low=1, high=_checks.INT32_MAX)
+    # A floor on a scale that only shrinks from 1: above 1 it would raise the learning rate.
+    _checks.check_in_range("min_scale", min_scale, 0.0, 1.0, where=where)
 
     def init_fn(params: Params) -> ReduceLROnPlateauState:
         dtype = _stat_dtype(params)

@@ -165,7 +165,8 @@ class MultiSteps:
     Raises:
       ValueError: when ``every_k_schedule`` is an int <= 0, or a schedule returns a concrete
         value <= 0 while tracing.
-      TypeError: on a non-transform ``opt``, a non-callable ``should_skip_update_fn``, a
+      TypeError: when a schedule returns a value that is not of an integer type (a float
+        would be truncated), on a non-transform ``opt``, a non-callable ``should_skip_update_fn``, a
         non-floating ``accumulator_dtype``, or a ``should_skip_update_fn`` result that is not a
         scalar bool.
 
@@ -197,7 +198,7 @@ class MultiSteps:
         if callable(every_k_schedule):
             self._every_k_schedule = every_k_schedule
         else:
-            _checks.check_int("every_k_schedule", every_k_schedule, where=where, low=1)
+            _checks.check_int("every_k_schedule", every_k_schedule, where=where, low=1, high=_checks.INT32_MAX)
             k_const = int(every_k_schedule)
             self._every_k_schedule = lambda step: k_const
         _checks.check_callable("should_skip_update_fn", should_skip_update_fn, where=where, allow_none=True)
@@ -212,13 +213,18 @@ class MultiSteps:
 
     def _k(self, gradient_step: Any) -> jax.Array:
         k = self._every_k_schedule(gradient_step)
-        concrete = None
-        if not isinstance(k, Tracer):
-            concrete = int(k)
-        if concrete is not None and concrete <= 0:
+        if isinstance(k, bool) or jnp.ndim(k) != 0 or not jnp.issubdtype(jnp.result_type(k), jnp.integer):
+            # A fraction would be floored silently (2.5 -> every 2 micro-steps); a float schedule
+            # such as `linear_schedule` must be rounded where the user can see it.
+            raise TypeError(
+                f"MultiSteps: `every_k_schedule` must give an integer number of micro-steps (a scalar), got "
+                f"{getattr(k, 'dtype', type(k).__name__)} {k!r:.40} at gradient_step {gradient_step!r:.40}; "
+                "round a float schedule, e.g. `lambda step: jnp.round(schedule(step)).astype(int)`."
+            )
+        if not isinstance(k, Tracer) and not 1 <= int(k) <= _checks.INT32_MAX:
             raise ValueError(
-                f"MultiSteps: `every_k_schedule` must give a number of micro-steps >= 1, got {concrete} "
-                f"at gradient_step {gradient_step!r:.40}."
+                f"MultiSteps: `every_k_schedule` must give a number of micro-steps in [1, {_checks.INT32_MAX}], "
+                f"got {int(k)} at gradient_step {gradient_step!r:.40}."
             )
         return jnp.asarray(k).astype(jnp.int32)
 
@@ -368,7 +374,7 @@ def apply_every(k: int = 1) -> GradientTransformation:
     """
     where = "apply_every"
     if not isinstance(k, Tracer):
-        _checks.check_int("k", k, where=where, low=1)
+        _checks.check_int("k", k, where=where, low=1, high=_checks.INT32_MAX)
 
     def init_fn(params: Params) -> ApplyEvery:
         return ApplyEvery(count=zero_count(), grad_acc=m.state_zeros(params))

@@ -73,15 +73,7 @@ def ema_params(decay: ScalarOrSchedule = 0.999, *, accumulator_dtype: Any = None
     acc_dtype = _checks.check_dtype("accumulator_dtype", accumulator_dtype, where=where)
 
     def init_fn(params: Params) -> EmaParamsState:
-        def copy(p: Any) -> jax.Array:
-            dtype = acc_dtype if acc_dtype is not None else _tree.leaf_dtype(p)
-            if isinstance(p, jax.ShapeDtypeStruct):
-                return m.state_leaf(p, 0, dtype)
-            # A real copy (placed like `p`): `astype` to the same dtype returns `p` itself, and a
-            # state aliasing the params breaks donating both to a jitted step.
-            return jnp.array(p, dtype=dtype, copy=True)
-
-        return EmaParamsState(count=zero_count(), ema=jax.tree.map(copy, params))
+        return EmaParamsState(count=zero_count(), ema=jax.tree.map(lambda p: m.state_copy(p, acc_dtype), params))
 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any

@@ -91,7 +91,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
     """
     where = "apply_if_finite"
     inner = as_gradient_transformation(inner, where=f"{where}: `inner`")
-    _checks.check_int("max_consecutive_errors", max_consecutive_errors, where=where, low=0)
+    _checks.check_int("max_consecutive_errors", max_consecutive_errors, where=where, low=0, high=_checks.INT32_MAX)
 
     def init_fn(params: Params) -> ApplyIfFiniteState:
         return ApplyIfFiniteState(

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
-from gradtx._numerics import check_init_params, check_updates, split_sharding
+from gradtx._numerics import check_init_params, check_updates, reshard_on_own_mesh, split_sharding
 from gradtx._stack_view import StackView, viewing
 from gradtx._tree import leaf_dtype, path_str
 
@@ -31,7 +31,7 @@ def _ravel(x: Any, dtype: Any) -> jax.Array:
     x = jnp.asarray(x)
     if split_sharding(x) is not None:
         # Explicit mode has no sharding for the raveled leaf of a split dim: the vector is replicated.
-        x = jax.sharding.reshard(x, jax.sharding.PartitionSpec())
+        x = reshard_on_own_mesh(x, ())
     return jnp.reshape(x.astype(dtype), (-1,))
 
 

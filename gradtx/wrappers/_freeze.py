@@ -7,7 +7,7 @@ from typing import Any
 import jax
 
 from gradtx._base import GradientTransformation, set_to_zero
-from gradtx._masking import masked
+from gradtx._masking import checked_mask, masked
 from gradtx._partition import partition
 
 __all__ = ["freeze", "selective_transform"]
@@ -53,8 +53,9 @@ def selective_transform(optimizer: Any, *, freeze_mask: Any) -> GradientTransfor
 
     Args:
       optimizer: the optimizer for the trainable leaves.
-      freeze_mask: a Python bool or a pytree of bools with the params' structure (or a
-        prefix of it): ``True`` freezes the leaf. Must be static.
+      freeze_mask: a Python bool, a pytree of bools with the params' structure (or a
+        prefix of it), or a callable ``params -> such a tree``: ``True`` freezes the leaf.
+        Must be static.
 
     Returns:
       A :class:`GradientTransformation` with :class:`~gradtx.PartitionState` (groups
@@ -62,6 +63,7 @@ def selective_transform(optimizer: Any, *, freeze_mask: Any) -> GradientTransfor
 
     Raises:
       ValueError: (in ``init``/``update``) when the mask's structure does not match the params.
+      TypeError: (in ``init``/``update``) when a mask leaf is not a bool.
 
     Examples:
       >>> import jax.numpy as jnp, gradtx
@@ -73,7 +75,9 @@ def selective_transform(optimizer: Any, *, freeze_mask: Any) -> GradientTransfor
     """
 
     def labels(tree: Any) -> Any:
-        del tree
-        return jax.tree.map(lambda frozen: "freeze" if frozen else "train", freeze_mask)
+        # Checked as `masked` checks its mask: a function is resolved on the params (it would
+        # otherwise be one truthy leaf, freezing everything), and `0`/`1` are not bools.
+        frozen = checked_mask(freeze_mask, tree, where="selective_transform")
+        return jax.tree.map(lambda f: "freeze" if f else "train", frozen)
 
     return partition({"train": optimizer, "freeze": set_to_zero()}, labels)

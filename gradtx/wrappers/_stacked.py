@@ -404,6 +404,10 @@ def stacked(
             inner_state = {}
             for name, stack in stacks.items():
                 alone = _is_alone(name)
+                if isinstance(stack, jax.ShapeDtypeStruct) and not alone:
+                    # vmap takes arrays; abstract params have no values, so zeros stand in (the
+                    # placeholder values an abstract `init` gives anyway).
+                    stack = jnp.zeros(stack.shape, stack.dtype)
                 with _inside(dataclasses.replace(view, group=name, per_leaf=True)):
                     state = inner.init(stack) if alone else jax.vmap(inner.init)(stack)
                 inner_state[name] = _own_streams(state, groups[name], batched=not alone)

@@ -368,3 +368,18 @@ def test_a_matrix_sharded_on_its_smaller_side_is_gathered_once_in_explicit_mode(
     np.testing.assert_allclose(np.asarray(got["w"]), np.asarray(want["w"]), rtol=1e-9, atol=1e-9)
     assert got["w"].sharding.spec == P("x", None)
     assert sum(" all-gather(" in line for line in hlo.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "dims", [MuonDimensionNumbers(0, 5), MuonDimensionNumbers(-3, 1), MuonDimensionNumbers((0,), (2,))]
+)
+def test_axes_outside_the_leaf_are_named_not_wrapped(dims: MuonDimensionNumbers) -> None:
+    # Taken modulo the rank, axis 5 of a matrix was silently axis 1.
+    params = {"w": jnp.ones((4, 3), jnp.float32)}
+    tx = scale_by_muon(weight_dimension_numbers={"w": dims})
+    with pytest.raises(ValueError, match=r"updates\['w'\] has shape \[4, 3\].*every axis must be in \[-2, 2\)"):
+        tx.update(params, tx.init(params), params)
+    negative = scale_by_muon(weight_dimension_numbers={"w": MuonDimensionNumbers(-2, -1)})
+    got, _ = negative.update(params, negative.init(params), params)
+    want, _ = scale_by_muon().update(params, scale_by_muon().init(params), params)
+    np.testing.assert_array_equal(np.asarray(got["w"]), np.asarray(want["w"]))

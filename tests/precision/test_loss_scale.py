@@ -88,9 +88,49 @@ def test_training_loop_halves_on_overflow_and_skips_step():
     assert np.all(np.asarray(params["w"]) < np.array([1.0, 2.0]))
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"loss_scale": jnp.float32(0.0)}, "loss_scale"),
+        ({"loss_scale": np.float32(-1.0)}, "loss_scale"),
+        ({"loss_scale": np.asarray(0.0)}, "loss_scale"),
+        # Never recovers: every step overflows, and inf / 2 stays inf.
+        ({"loss_scale": float("inf")}, "loss_scale"),
+        ({"loss_scale": 1e39}, "loss_scale"),  # inf in float32
+        ({"loss_scale": 1.0, "min_loss_scale": jnp.float32(0.0)}, "min_loss_scale"),
+        ({"loss_scale": 1.0, "min_loss_scale": np.float32(-2.0)}, "min_loss_scale"),
+    ],
+)
+def test_bad_scales_are_named(kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}` must be in"):
+        gradtx.DynamicLossScale(**kwargs)
+
+
+def test_numpy_scales_become_float32_arrays():
+    ls = gradtx.DynamicLossScale(np.float64(8.0), min_loss_scale=np.asarray(2, np.int32))
+    assert isinstance(ls.loss_scale, jax.Array) and ls.loss_scale.dtype == jnp.float32
+    assert isinstance(ls.min_loss_scale, jax.Array) and ls.min_loss_scale.dtype == jnp.float32
+
+
+def test_a_pytree_that_jax_can_batch_and_rebuild():
+    # jax rebuilds the pytree from batched, zero or abstract leaves: the checks are the caller's only.
+    ls = gradtx.DynamicLossScale(jnp.float32(4.0), period=2)
+
+    def step(ls, finite):
+        ls = ls.adjust(finite)
+        return ls, ls
+
+    _, history = jax.lax.scan(step, ls, jnp.array([True, True, False, False]))
+    np.testing.assert_array_equal(np.asarray(history.loss_scale), [4.0, 8.0, 4.0, 2.0])
+    batched = jax.vmap(lambda f: ls.adjust(f))(jnp.array([True, False]))
+    np.testing.assert_array_equal(np.asarray(batched.loss_scale), [4.0, 2.0])
+    zeros = jax.tree.map(jnp.zeros_like, ls)
+    assert float(zeros.loss_scale) == 0.0 and zeros.period == 2
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(ls)[0]]
+    assert paths == [".loss_scale", ".counter", ".min_loss_scale"]
+
+
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="loss_scale"):
-        gradtx.DynamicLossScale(jnp.float32(0.0))
     with pytest.raises(ValueError, match="period"):
         gradtx.DynamicLossScale(jnp.float32(1.0), period=0)
     with pytest.raises(ValueError, match="factor"):

@@ -335,3 +335,41 @@ def test_8bit_adamw_ends_within_5_percent_of_float32_adamw() -> None:
     f32, int8 = run(base), run(q8)
     assert float(f32[-1]) < 0.1 * float(f32[0])  # the problem is actually learned
     assert abs(float(int8[-1]) - float(f32[-1])) <= 0.05 * float(f32[-1]), (float(f32[-1]), float(int8[-1]))
+
+
+def test_state_shardings_follow_the_param_not_a_same_shaped_neighbour() -> None:
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    mesh = jax.make_mesh((8,), ("data",))
+    s = jax.ShapeDtypeStruct
+    # Two params of one shape sharded differently, and a third whose shape is w's scale's.
+    params = {"w": s((64, 256), jnp.float32), "v": s((64, 256), jnp.float32), "b": s((64, 4), jnp.float32)}
+    specs = {"w": P("data", None), "v": P(None, "data"), "b": P(None, "data")}
+    shardings = {k: NamedSharding(mesh, spec) for k, spec in specs.items()}
+    tx = gradtx.quantized_state(gradtx.adam(1e-3), min_size=1000, block_size=64)
+    assert jax.eval_shape(tx.init, params)[0].mu["w"].scale.shape == (64, 4)
+    got = gradtx.sharding.state_shardings(tx, params, shardings)
+    plain = gradtx.sharding.state_shardings(gradtx.adam(1e-3), params, shardings)
+    # The codes are their param's (as float32 moments are), not replicated for the ambiguity.
+    assert got[0].mu["w"].codes.spec == plain[0].mu["w"].spec == P("data")
+    assert got[0].mu["v"].codes.spec == plain[0].mu["v"].spec == P(None, "data")
+    assert got[0].mu["w"].scale.spec == P("data")  # w's rows, not b's spec of the same shape
+    assert got[0].mu["v"].scale.spec == P()  # v's rows are whole: its blocks span the split columns
+    assert got[0].mu["b"].spec == P(None, "data")  # b is below min_size: a float32 moment
+
+
+@pytest.mark.parametrize("shape", [(1024, 256), (16, 4096)])
+def test_zero_partitions_each_scale_along_its_codes(shape: tuple[int, int]) -> None:
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    mesh = jax.make_mesh((8,), ("data",))
+    params = {"w": jax.ShapeDtypeStruct(shape, jnp.float32)}
+    tx = gradtx.quantized_state(gradtx.adamw(1e-3), min_size=0)
+    got = gradtx.sharding.state_shardings(tx, params, NamedSharding(mesh, P()), zero_axis="data")
+    grads = gradtx.sharding.gradient_shardings(params, NamedSharding(mesh, P()), zero_axis="data")
+    mu = got[0].mu["w"]
+    # A wide matrix is partitioned along its columns: its (16, 16) scales too, not along their rows.
+    assert mu.codes.spec == grads["w"].spec
+    assert mu.scale.spec == grads["w"].spec

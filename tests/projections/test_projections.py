@@ -96,3 +96,16 @@ def test_balls_and_spheres_formulas() -> None:
     )
     np.testing.assert_allclose(_flat(P.projection_linf_ball(tree, 0.5)), np.clip(v, -0.5, 0.5))
     assert np.abs(_flat(P.projection_l1_sphere(tree, 1.5))).sum() == pytest.approx(1.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float32])
+@pytest.mark.parametrize("name", ["projection_l2_ball", "projection_l2_sphere"])
+def test_l2_projections_keep_low_precision_dtypes(name: str, dtype: Any) -> None:
+    # The norm is taken in at least float32; the leaves come back in their own dtype, so a
+    # projected step keeps the params' type (a lax.fori_loop carry, for one).
+    tree = {"w": jnp.array([3.0, 4.0], dtype), "b": jnp.array([0.0], jnp.float32)}
+    got = getattr(P, name)(tree, 1.0)
+    assert got["w"].dtype == dtype and got["b"].dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(got["w"], np.float64), [0.6, 0.8], rtol=1e-2)
+    loop = jax.lax.fori_loop(0, 2, lambda i, t: getattr(P, name)(t, 1.0), tree)
+    assert jax.tree.map(lambda x: x.dtype, loop) == jax.tree.map(lambda x: x.dtype, tree)

@@ -402,3 +402,40 @@ def test_optax_documented_constant_schedules_warn(make: Any) -> None:
     for step in (0, 1, 7, 1000):
         assert float(schedule(step)) == pytest.approx(float(expected(step)), rel=1e-7)
         assert float(schedule(step)) == pytest.approx(0.3, rel=1e-7)
+
+
+def _reciprocal_misses(dtype: Any, count: int) -> list[int]:
+    """Lengths ``T`` where ``n * T * fl(1 / T)`` falls below ``n`` for some ``n <= 5`` in ``dtype``:
+    jitted, XLA divides by a constant through its rounded reciprocal."""
+    out = []
+    for t in range(2, 400):
+        r = dtype(1) / dtype(t)
+        if any(dtype(n * t) * r < n for n in range(1, 6)):
+            out.append(t)
+        if len(out) == count:
+            return out
+    raise AssertionError("no such length")
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_ends_and_restarts_exact_when_jitted(x64):
+    with jax.enable_x64(x64):
+        for T in _reciprocal_misses(np.float64 if x64 else np.float32, 3):
+            steps = jnp.arange(5 * T + 1)
+            run = lambda s, steps=steps: np.asarray(jax.jit(jax.vmap(s))(steps), np.float64)
+            at = np.arange(1, 6) * T
+            # Held at the end value from the end on, not approaching it ever after.
+            np.testing.assert_array_equal(run(gradtx.polynomial_schedule(1.0, 0.0, 0.5, T))[T:], 0.0)
+            linear = run(gradtx.linear_schedule(1.0, 0.25, T))
+            np.testing.assert_array_equal(linear[T:], 0.25)
+            # A jump or a restart at each multiple of T, not a step late.
+            stairs = run(gradtx.exponential_decay(1.0, T, 0.5, staircase=True))
+            np.testing.assert_array_equal(stairs[at], 0.5 ** np.arange(1, 6))
+            np.testing.assert_array_equal(run(gradtx.cosine_restarts_schedule(1.0, T))[at], 1.0)
+            knots = run(gradtx.piecewise_interpolate_schedule("linear", 1.0, {T: 0.5, 3 * T: 0.25}))
+            np.testing.assert_array_equal(knots[[T, 3 * T, 5 * T]], [0.5, 0.125, 0.125])  # scales multiply
+
+
+def test_exponential_rate_one_ignores_end_value():
+    s = gradtx.exponential_decay(1.0, 10, 1.0, end_value=0.1)
+    np.testing.assert_array_equal(values(s, 30), 1.0)

@@ -392,3 +392,24 @@ def test_differently_sharded_updates_are_named_not_mixed():
         replicated = {k: jax.device_put(v, NamedSharding(mesh, P())) for k, v in params.items()}
         _, new_state = jax.jit(tx.update)(replicated, state, params)
         assert _types(new_state) == _types(state)
+
+
+NO_CONTEXT = {
+    # The transforms that regroup a leaf's entries, and so reshard in explicit mode.
+    "flatten": lambda: gradtx.flatten(_adamw()),
+    "muon": lambda: gradtx.contrib.muon(0.01),
+    "quantized": lambda: gradtx.quantized_state(_adamw(), block_size=8, min_size=0),
+}
+
+
+@pytest.mark.parametrize("name", list(NO_CONTEXT))
+def test_explicit_arrays_need_no_mesh_context_eagerly(name):
+    # `jax.make_mesh` gives explicit axes, and eager ops on such arrays need no `jax.set_mesh`:
+    # the reshards inside take the arrays' own mesh (a bare spec would ask for the context).
+    tx = NO_CONTEXT[name]()
+    want, want_state = tx.update(_values(-0.5), tx.init(_values(1.0)), _values(1.0))
+    params, grads = _placed("explicit", 1.0), _placed("explicit", -0.5)
+    got, state = tx.update(grads, tx.init(params), params)
+    assert _types(got) == _types(params)
+    for a, b in zip(jax.tree.leaves((got, state)), jax.tree.leaves((want, want_state))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)

@@ -264,3 +264,33 @@ def test_stage1_gathers_each_updated_param_and_stage0_gathers_none():
 
     assert gathered(0) == set()
     assert gathered(1) == shapes
+
+
+@pytest.mark.parametrize("zero_stage", [1, 3])
+def test_quantized_state_on_a_default_mesh_needs_no_mesh_context(zero_stage):
+    # `jax.make_mesh` axes are explicit: the 8-bit codes' regrouping reshards on the arrays' own
+    # mesh, so the helper works without `jax.set_mesh`, as it does for float32 state.
+    params = {k: v.astype(np.float32) for k, v in _params().items()}
+    tx = gradtx.quantized_state(gradtx.adamw(1e-2), block_size=8, min_size=0)
+    zero = zero_train_step(loss_fn, tx, jax.make_mesh((8,), ("data",)), params, zero_stage=zero_stage)
+    batches = [b.astype(np.float32) for b in _batches()]
+    got, state = zero.init(params)
+    losses = []
+    for batch in batches:
+        got, state, loss = zero.step(got, state, batch)
+        losses.append(float(loss))
+    assert state[0].mu["w1"].codes.dtype == jnp.int8
+
+    @jax.jit
+    def step(p, s, b):
+        loss, g = jax.value_and_grad(loss_fn)(p, b)
+        u, s = tx.update(g, s, p)
+        return gradtx.apply_updates(p, u), s, loss
+
+    want = jax.device_put(params, jax.devices()[0])
+    s = tx.init(want)
+    for batch, loss in zip(batches, losses):
+        want, s, want_loss = step(want, s, batch)
+        np.testing.assert_allclose(loss, float(want_loss), rtol=1e-5)
+    for k in params:
+        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=0, atol=1e-5)

@@ -118,6 +118,35 @@ def test_safe_norm_value_and_finite_gradient_at_zero() -> None:
     assert int(gradtx.tree.safe_int32_increment(count)) == int(count)
 
 
+@pytest.mark.parametrize("values", [np.zeros(3), np.array([3.0, -3.0, 3.0]), np.array([1e-4, 0.0, -1e-4])])
+def test_safe_root_mean_squares_value_and_gradient_as_optax(values: np.ndarray) -> None:
+    # At x = 0 the gradient was NaN: sqrt's infinite slope at 0 times where's zero cotangent.
+    x = jnp.asarray(values, jnp.float64)
+    f = lambda v: gradtx.tree.safe_root_mean_squares(v, 1e-3)
+    with jax.numpy_dtype_promotion("standard"):
+        want, want_grad = jax.value_and_grad(lambda v: optax.safe_root_mean_squares(v, 1e-3))(x)
+    got, grad = jax.value_and_grad(f)(x)
+    assert float(got) == pytest.approx(max(float(np.sqrt(np.mean(values**2))), 1e-3), rel=1e-12)
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(want_grad), rtol=1e-12, atol=0)
+    assert float(got) == pytest.approx(float(want), rel=1e-12)
+
+
+def test_reductions_skip_empty_leaves_as_optax() -> None:
+    tree = {"a": jnp.array([1.0, -5.0], jnp.float64), "empty": jnp.zeros((0, 3), jnp.float64)}
+    assert float(gradtx.tree.max(tree)) == 1.0
+    assert float(gradtx.tree.min(tree)) == -5.0
+    assert float(gradtx.tree.norm(tree, "inf")) == 5.0
+    assert float(gradtx.tree.max({"empty": jnp.zeros(0)})) == -np.inf
+
+
+def test_add_scale_keeps_none_as_optax() -> None:
+    x = {"a": jnp.array([1.0, 2.0], jnp.float64), "b": None}
+    y = {"a": jnp.array([1.0, 2.0], jnp.float64), "b": jnp.ones(2, jnp.float64)}
+    got = gradtx.tree.add_scale(x, 2.0, y)
+    assert got["b"] is None
+    np.testing.assert_array_equal(np.asarray(got["a"]), [3.0, 6.0])
+
+
 def test_state_get_set_and_map_params_as_optax() -> None:
     params = {"w": jnp.ones((2, 3), jnp.float64), "b": jnp.zeros(3, jnp.float64)}
     tx = gradtx.chain(gradtx.clip(1.0), gradtx.inject_hyperparams(gradtx.adamw)(learning_rate=0.1))

@@ -51,6 +51,11 @@ def test_lr_decay_with_schedule_reference():
     np.testing.assert_allclose(np.asarray(params["head"]), ref["head"], rtol=1e-12)
 
 
+def test_numpy_integer_depths_are_ints():
+    got = gradtx.layerwise_decay_groups(_params(), lambda n: np.int64(depth_of(n)), num_layers=3, decay=0.5)
+    assert got == gradtx.layerwise_decay_groups(_params(), depth_of, num_layers=3, decay=0.5)
+
+
 def test_bad_depths_and_arguments():
     with pytest.raises(ValueError, match="'head'"):
         gradtx.layerwise_decay_groups(_params(), lambda n: 7 if n == "head" else 0, num_layers=3, decay=0.5)

@@ -55,6 +55,24 @@ def test_suggestion_ignores_batch_noise_at_tiny_learning_rates():
     assert 1e-3 < float(result.suggestion) < 3.0
 
 
+@pytest.mark.parametrize("offset", [-100.0, -10.0])
+def test_a_negative_loss_runs_as_its_positive_shift_does(offset):
+    # A log-likelihood is negative: `smooth > 4 * best` held at once there (best < 0), so the
+    # run stopped after one step and suggested min_lr.
+    data = make_data()
+    params = {"w": jnp.zeros(3, jnp.float32)}
+    shifted = lambda p, b: quadratic(p, b) + offset
+    run = lambda f: gradtx.lr_finder(gradtx.sgd, f, params, data, min_lr=1e-4, max_lr=100.0, num_steps=80)
+    plain, negative = run(quadratic), run(shifted)
+    assert float(np.asarray(negative.losses)[0]) < 0
+    n = int(plain.num_run)
+    # It stops only once the loss rose by (kappa - 1) |min| above its minimum: later than the
+    # positive loss (whose minimum is near 0), never at the first step.
+    assert int(negative.num_run) >= n
+    np.testing.assert_allclose(np.asarray(negative.losses)[:n], np.asarray(plain.losses)[:n] + offset, rtol=1e-5)
+    assert float(negative.suggestion) == pytest.approx(float(plain.suggestion), rel=1e-6)
+
+
 def test_no_batches_and_full_run():
     result = gradtx.lr_finder(
         lambda lr: gradtx.adam(lr),

@@ -119,8 +119,20 @@ def test_errors():
         ({"cooldown": -1}, "cooldown"),
         ({"accumulation_size": 0}, "accumulation_size"),
         ({"min_scale": -0.1}, "min_scale"),
+        # A floor above the starting scale 1 would raise the learning rate at a plateau.
+        ({"min_scale": 2.0}, "min_scale"),
+        ({"patience": 2**31}, "patience"),
     ]:
         with pytest.raises(ValueError, match=name):
+            gradtx.reduce_on_plateau(**kw)
+    # Counts are ints: a fraction was truncated silently (patience 2.5 acted as 2).
+    for kw, name in [
+        ({"patience": 2.5}, "patience"),
+        ({"patience": True}, "patience"),
+        ({"cooldown": 0.5}, "cooldown"),
+        ({"accumulation_size": 1.5}, "accumulation_size"),
+    ]:
+        with pytest.raises(TypeError, match=f"`{name}` must be an int"):
             gradtx.reduce_on_plateau(**kw)
     tx = gradtx.reduce_on_plateau()
     state = tx.init(jnp.ones(2, jnp.float32))

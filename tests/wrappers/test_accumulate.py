@@ -157,6 +157,35 @@ def test_bad_inputs():
         ms.update(jnp.ones(2, jnp.float32), ms.init(params), params)
 
 
+@pytest.mark.parametrize(
+    "schedule",
+    [lambda step: 2.5, gradtx.linear_schedule(1, 4, 10), lambda step: jnp.full((1,), 2), lambda step: True],
+    ids=["fraction", "float_schedule", "array", "bool"],
+)
+@pytest.mark.parametrize("jit", [False, True])
+def test_schedule_must_give_an_integer_scalar(schedule, jit):
+    # A fraction was floored silently: 2.5 stepped every 2 micro-steps.
+    ms = gradtx.MultiSteps(gradtx.sgd(0.1), every_k_schedule=schedule)
+    params = jnp.zeros(2, jnp.float32)
+    update = jax.jit(ms.update) if jit else ms.update
+    with pytest.raises(TypeError, match="every_k_schedule` must give an integer number of micro-steps"):
+        update(jnp.ones(2, jnp.float32), ms.init(params), params)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gradtx.MultiSteps(gradtx.sgd(0.1), every_k_schedule=2**31),
+        lambda: gradtx.apply_every(2**40),
+        lambda: gradtx.apply_if_finite(gradtx.sgd(0.1), 2**40),
+        lambda: gradtx.lookahead(gradtx.sgd(0.1), 2**31, 0.5),
+    ],
+)
+def test_periods_beyond_an_int32_counter_are_named(make):
+    with pytest.raises(ValueError, match=r"must be an int in \[\d, 2147483647\]"):
+        make()
+
+
 def test_apply_every_reference():
     k = 3
     tx = gradtx.apply_every(k)

@@ -48,3 +48,24 @@ def test_selective_transform_reference():
         a = a - 0.1 * buf
     np.testing.assert_allclose(np.asarray(params["a"]), a, rtol=1e-12)
     np.testing.assert_array_equal(np.asarray(params["b"]["c"]), [3.0])
+
+
+def test_selective_transform_takes_a_callable_mask_like_freeze():
+    # A function was one truthy leaf before: every leaf was frozen, silently.
+    params = _params()
+    by_fn = gradtx.selective_transform(gradtx.sgd(1.0), freeze_mask=lambda t: {"a": False, "b": True})
+    by_tree = gradtx.selective_transform(gradtx.sgd(1.0), freeze_mask={"a": False, "b": True})
+    g = jax.tree.map(jnp.ones_like, params)
+    got, state = jax.jit(by_fn.update)(g, by_fn.init(params), params)
+    want, want_state = by_tree.update(g, by_tree.init(params), params)
+    np.testing.assert_array_equal(np.asarray(got["a"]), [-1.0, -1.0])
+    np.testing.assert_array_equal(np.asarray(got["b"]["c"]), [0.0])
+    for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert jax.tree.structure(state) == jax.tree.structure(want_state)
+
+
+@pytest.mark.parametrize("mask", [{"a": 1, "b": 0}, {"a": "yes", "b": False}])
+def test_selective_transform_mask_leaves_must_be_bools(mask):
+    with pytest.raises(TypeError, match=r"selective_transform: mask leaves must be bools, but mask\['a'\]"):
+        gradtx.selective_transform(gradtx.sgd(1.0), freeze_mask=mask).init(_params())
