@@ -285,8 +285,12 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     _tree.check_same_structure(params, updates, "params", "updates", where="apply_updates", check_shapes=True)
 
     def add(p: Any, u: Any) -> Any:
-        if p is None or u is None:
-            return p
+        if p is None and u is None:
+            return None
+        if p is None or u is None or jnp.shape(p) != jnp.shape(u):
+            # The structure check lets a None or a Python scalar through on either side; here
+            # it would skip the param, or broadcast it to the update's shape.
+            _raise_leaf_mismatch(params, updates)
         p, u = jnp.asarray(p), jnp.asarray(u)
         if p.dtype == u.dtype and not (p.weak_type or u.weak_type):
             # The common case needs no promotion and no casts; skipping them saves a third of
@@ -297,6 +301,21 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         return (p.astype(dtype) + u.astype(dtype)).astype(p.dtype)
 
     return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
+
+
+def _raise_leaf_mismatch(params: Params, updates: Updates) -> None:
+    """Raises at the first path where a param and its update are not both ``None`` or of one shape."""
+    pairs = zip(
+        jax.tree_util.tree_flatten_with_path(params, is_leaf=lambda x: x is None)[0],
+        jax.tree_util.tree_leaves(updates, is_leaf=lambda x: x is None),
+        strict=True,
+    )
+    for (path, p), u in pairs:
+        if (p is None) != (u is None) or (p is not None and jnp.shape(p) != jnp.shape(u)):
+            describe = lambda x: "None" if x is None else f"shape {tuple(jnp.shape(x))}"
+            raise ValueError(
+                f"apply_updates: params{_tree.path_str(path)} is {describe(p)} but its update is {describe(u)}."
+            )
 
 
 def safe_increment(count: jax.Array) -> jax.Array:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "check_bool",
     "check_callable",
     "check_dtype",
     "check_in_range",
@@ -144,6 +145,15 @@ def check_int(name: str, value: Any, *, where: str, low: int | None = None, high
         raise ValueError(f"{where}: `{name}` must be an int in [{lo}, {hi}], got {value}.")
 
 
+def check_bool(name: str, value: Any, *, where: str) -> None:
+    """Raises ``TypeError`` unless ``value`` is a Python (or NumPy) bool.
+
+    A flag is read by its truth value: the string ``"no"`` or an array would turn it on silently.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: `{name}` must be a bool, got {type(value).__name__} {value!r:.60}.")
+
+
 def check_callable(name: str, value: Any, *, where: str, allow_none: bool = False) -> None:
     """Raises ``TypeError`` unless ``value`` is callable (or ``None`` when allowed)."""
     if value is None and allow_none:
@@ -166,7 +176,11 @@ def require_extra_args(extra_args: Mapping[str, Any], names: Sequence[str], *, w
     missing = [k for k in names if extra_args.get(k) is None]
     if missing:
         listed = ", ".join(f"`{k}`" for k in missing)
-        raise TypeError(f"{where}: update is missing the required extra argument(s) {listed}: call `{call}`.")
+        raise TypeError(
+            f"{where}: update is missing the required extra argument(s) {listed}: call `{call}`. (Inside "
+            "optax's chain, masked, MultiSteps, ..., which pass extra arguments only to optax's own "
+            "transform type, wrap the transform in `gradtx.compat.as_optax(...)`.)"
+        )
 
 
 def check_dtype(name: str, value: Any, *, where: str, floating: bool = True) -> Any:

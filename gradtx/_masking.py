@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from gradtx import _tree
+from gradtx import _checks, _tree
 from gradtx._base import GradientTransformation, Params, Updates, as_gradient_transformation
 from gradtx._stack_view import resolve_prefix
 
@@ -45,6 +45,11 @@ def _is_concrete(x: Any) -> bool:
 def _mask_value(path: Any, x: Any, where: str) -> bool:
     if isinstance(x, (bool, np.bool_)):
         return bool(x)
+    if isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) != 0:
+        raise TypeError(
+            f"{where}: mask leaves must be bools, but mask{_tree.path_str(path)} is an array of shape "
+            f"{tuple(np.shape(x))}; a mask selects whole leaves (an element-wise mask is not supported)."
+        )
     if isinstance(x, jax.Array) and not isinstance(x, np.ndarray) and not _is_concrete(x):
         raise TypeError(
             f"{where}: the mask at {_tree.path_str(path)} is a traced value; masks must be static Python bools."
@@ -141,6 +146,7 @@ def masked(
       Array([0., 0.], dtype=float32)
     """
     tx = as_gradient_transformation(inner, where="masked: `inner`")
+    _checks.check_bool("mask_compatible_extra_args", mask_compatible_extra_args, where="masked")
 
     def init_fn(params: Params) -> MaskedState:
         if _is_placeholder(params):

@@ -202,7 +202,7 @@ def check_updates(
     """
     if need_params:
         _tree.require_params(params, where=where)
-    _tree.check_float_leaves(updates, "updates", where=where, allow_complex=allow_complex)
+    _tree.check_float_leaves(updates, "updates", where=where, allow_complex=allow_complex, scalars_ok=False)
     if state_tree is not None:
         _tree.check_same_structure(state_tree, updates, state_name, "updates", where=where)
         check_sharding_types(state_tree, updates, state_name, "updates", where=where, strict=True)

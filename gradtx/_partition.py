@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from gradtx import _tree
+from gradtx import _checks, _tree
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx._masking import masked
 from gradtx._stack_view import resolve_prefix
@@ -90,6 +90,7 @@ def partition(
       Array([0., 0.], dtype=float32)
     """
     where = "partition"
+    _checks.check_bool("mask_compatible_extra_args", mask_compatible_extra_args, where=where)
     if not isinstance(transforms, Mapping):
         raise TypeError(f"{where}: `transforms` must be a mapping label -> transform, got {type(transforms).__name__}.")
     members = {}

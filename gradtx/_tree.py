@@ -144,11 +144,15 @@ def _raise_leaf_mismatch(
             )
 
 
-def check_float_leaves(tree: Any, name: str, *, where: str, allow_complex: bool = True) -> None:
+def check_float_leaves(
+    tree: Any, name: str, *, where: str, allow_complex: bool = True, scalars_ok: bool = True
+) -> None:
     """Raises ``TypeError`` naming the first leaf that is not a floating (or complex) array.
 
     Integer or boolean params cannot be trained by gradient steps; catching them here gives
-    a clear message instead of a silent truncation of every update to zero.
+    a clear message instead of a silent truncation of every update to zero. With
+    ``scalars_ok=False`` a Python number is refused too (the transforms' per-leaf code reads
+    ``.dtype``).
     """
     # Each distinct dtype is judged once; the paths are walked only when one of them fails.
     dtypes = {getattr(leaf, "dtype", None) for leaf in jax.tree.leaves(tree)}
@@ -156,6 +160,11 @@ def check_float_leaves(tree: Any, name: str, *, where: str, allow_complex: bool 
         return
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         dtype = getattr(leaf, "dtype", None)
+        if dtype is None and not scalars_ok and isinstance(leaf, (int, float, complex)):
+            raise TypeError(
+                f"{where}: {name}{path_str(path)} is a Python {type(leaf).__name__}; {name} must be arrays "
+                f"(`jnp.asarray({leaf!r})`)."
+            )
         if dtype is None:
             dtype = jnp.asarray(leaf).dtype
         if not _is_trainable_dtype(dtype, allow_complex):

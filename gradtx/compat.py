@@ -6,6 +6,8 @@ Each is a thin alias or wrapper of a gradtx concept that has its own, primary na
   transform type, whose ``update`` always accepts ``**extra_args``.
 - :func:`with_extra_args_support` returns a gradtx transform unchanged (a foreign one whose
   ``update`` lacks ``**extra_args`` is wrapped once, as :func:`gradtx.chain` does).
+- :func:`as_optax` goes the other way: a gradtx transform as optax's extra-arguments type, so
+  that optax's combinators pass it ``value=`` and the like (they drop them for other types).
 - :func:`trace` is :func:`gradtx.scale_by_momentum` under optax's older name and argument names;
   ``TraceState`` is its state type.
 - :func:`scale_by_rss` is :func:`gradtx.scale_by_adagrad` (optax's name for Adagrad's scaling);
@@ -48,6 +50,7 @@ __all__ = [
     "ScaleByTrustRatioState",
     "ScaleState",
     "TraceState",
+    "as_optax",
     "multi_transform",
     "outside_scope_error",
     "scale_by_rss",
@@ -117,6 +120,40 @@ def with_extra_args_support(tx: Any) -> GradientTransformation:
       True
     """
     return as_gradient_transformation(tx, where="with_extra_args_support: `tx`")
+
+
+def as_optax(tx: Any) -> Any:
+    """``tx`` as an ``optax.GradientTransformationExtraArgs``, for optax's combinators.
+
+    optax's ``chain``, ``masked``, ``MultiSteps`` and the like pass ``update``'s extra arguments
+    (``value=``, ``value_fn=``, ...) only to transforms of optax's own extra-arguments type, and
+    drop them for any other. A gradtx transform that needs them (:func:`gradtx.reduce_on_plateau`,
+    :func:`gradtx.polyak_sgd`, the line searches, Sophia) then raises that they are missing. The
+    same ``init`` and ``update`` in optax's type receive them. (Inside gradtx's combinators
+    every transform receives them; this is only needed in optax's.)
+
+    Args:
+      tx: a gradtx (or any) transform with ``init`` and ``update``.
+
+    Returns:
+      ``optax.GradientTransformationExtraArgs(tx.init, tx.update)``.
+
+    Raises:
+      TypeError: when ``tx`` has no callable ``init`` and ``update``.
+      ImportError: when optax is not installed.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax, gradtx
+      >>> tx = optax.chain(optax.sgd(1.0), gradtx.compat.as_optax(gradtx.reduce_on_plateau()))
+      >>> params = jnp.ones(2)
+      >>> updates, _ = tx.update(params, tx.init(params), params, value=jnp.asarray(1.0))
+      >>> updates.tolist()
+      [-1.0, -1.0]
+    """
+    tx = as_gradient_transformation(tx, where="as_optax: `tx`")
+    import optax  # only here: gradtx does not depend on optax
+
+    return optax.GradientTransformationExtraArgs(tx.init, tx.update)
 
 
 def trace(decay: Any, nesterov: bool = False, accumulator_dtype: Any = None) -> GradientTransformation:

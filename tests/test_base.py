@@ -91,6 +91,26 @@ def test_apply_updates_none_leaves_are_kept():
     np.testing.assert_array_equal(out["a"], 2.0)
 
 
+@pytest.mark.parametrize(
+    ("params", "updates", "message"),
+    [
+        # A None update skipped its param silently; a Python-scalar param took the update's shape.
+        (
+            {"w": jnp.ones(2), "b": jnp.ones(1)},
+            {"w": None, "b": jnp.ones(1)},
+            r"params\['w'\] is shape \(2,\) but its update is None",
+        ),
+        ({"w": None}, {"w": jnp.ones(2)}, r"params\['w'\] is None but its update is shape \(2,\)"),
+        ({"w": 1.0}, {"w": jnp.ones(3)}, r"\['w'\].*(\(3,\)|\[3\])"),  # jitted, the scalar is a 0-d array
+    ],
+)
+def test_apply_updates_names_a_none_or_shape_mismatch(params, updates, message):
+    with pytest.raises(ValueError, match=message):
+        gradtx.apply_updates(params, updates)
+    with pytest.raises(ValueError, match=message):
+        jax.jit(gradtx.apply_updates)(params, updates)
+
+
 def test_safe_increment_saturates():
     assert gradtx.safe_increment(zero_count()).dtype == jnp.int32
     assert int(gradtx.safe_increment(zero_count())) == 1

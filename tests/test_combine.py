@@ -72,6 +72,30 @@ def test_gradtx_transforms_work_inside_optax_chain():
     np.testing.assert_allclose(updates["w"], -2.0)
 
 
+@pytest.mark.parametrize(
+    "combinator",
+    [
+        lambda tx: optax.chain(optax.sgd(1.0), tx),
+        lambda tx: optax.masked(tx, {"w": True}),
+        lambda tx: optax.MultiSteps(tx, 1).gradient_transformation(),
+    ],
+    ids=["chain", "masked", "MultiSteps"],
+)
+def test_gradtx_extra_args_transforms_inside_optax_combinators_via_as_optax(combinator):
+    # optax passes `value=` only to its own extra-arguments type: unwrapped, gradtx's plateau
+    # raises that `value` is missing (and says to wrap it); wrapped, it gets it.
+    params = {"w": jnp.ones(2, jnp.float32)}
+    with jax.numpy_dtype_promotion("standard"):  # optax mixes dtypes inside MultiSteps
+        plain = combinator(gradtx.reduce_on_plateau(patience=1, factor=0.5))
+        with pytest.raises(TypeError, match=r"missing the required extra argument.*gradtx\.compat\.as_optax"):
+            plain.update(params, plain.init(params), params, value=jnp.asarray(1.0))
+        wrapped = combinator(gradtx.compat.as_optax(gradtx.reduce_on_plateau(patience=1, factor=0.5)))
+        state = wrapped.init(params)
+        for value in (1.0, 2.0, 2.0):  # no improvement after the first: the scale halves twice
+            updates, state = wrapped.update(params, state, params, value=jnp.asarray(value))
+    np.testing.assert_allclose(np.abs(np.asarray(updates["w"])), 0.25)
+
+
 def test_optax_extra_args_transform_inside_gradtx_chain_receives_them():
     seen = []
 

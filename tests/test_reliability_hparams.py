@@ -189,6 +189,18 @@ def test_out_of_range_standard_hyperparameters_name_argument_value_and_range(nam
             assert "[" in message or "(" in message or ">" in message, f"no range in: {message}"
 
 
+@pytest.mark.parametrize("name", CONSTRUCTORS)
+def test_flags_must_be_bools(name: str) -> None:
+    # A flag read by its truth value would turn on for the string "no" (sgd's nesterov did).
+    # Masks default to True too, but take trees and callables: they are checked at init.
+    fn = getattr(gradtx, name)
+    kwargs = _required_kwargs(fn)
+    for p in inspect.signature(fn).parameters.values():
+        if isinstance(p.default, bool) and not p.name.endswith("mask"):
+            with pytest.raises(TypeError, match=f"`{p.name}` must be a bool"):
+                fn(**{**kwargs, p.name: "no"})
+
+
 def test_array_functions_reject_nan_arguments() -> None:
     nan = float("nan")
     tree = {"a": np.ones((2, 3), np.float32)}

@@ -115,6 +115,8 @@ def _scale_by_muon(
     route: str,
 ) -> GradientTransformation:
     coeffs = _check_coeffs(ns_coeffs, ns_steps, where)
+    _checks.check_bool("nesterov", nesterov, where=where)
+    _checks.check_bool("adaptive", adaptive, where=where)
     _checks.check_in_range("beta", beta, 0.0, 1.0, where=where, high_inclusive=False)
     _checks.check_non_negative("eps", eps, where=where)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)

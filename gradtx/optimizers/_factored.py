@@ -38,7 +38,8 @@ def adafactor(
       learning_rate: a scalar, a schedule, or ``None`` (no scaling). Default ``None``.
       min_dim_size_to_factor: see :func:`gradtx.scale_by_factored_rms`. Default 128.
       decay_rate: the second-moment decay exponent. Default 0.8.
-      decay_offset: the step offset of the decay schedule. Default 0.
+      decay_offset: the step offset of the decay schedule, an int. Default 0. Until the count
+        reaches it, the decay is held at its first step (optax gives NaN there).
       multiply_by_parameter_scale: scale by each leaf's param RMS. Default ``True``.
       clipping_threshold: per-leaf RMS clip, or ``None``. Default 1.
       momentum: EMA decay of the updates (not debiased), or ``None``. Default ``None``.
@@ -69,6 +70,7 @@ def adafactor(
     """
     # The inner transforms check these too, but under their own names (`step_offset`, ...).
     where = "adafactor"
+    _checks.check_bool("multiply_by_parameter_scale", multiply_by_parameter_scale, where=where)
     _checks.check_scalar("decay_offset", decay_offset, where=where)
     _checks.check_non_negative("eps", eps, where=where)
     if clipping_threshold is not None:

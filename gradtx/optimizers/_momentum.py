@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _checks
 from gradtx._base import GradientTransformation, ScalarOrSchedule, identity
 from gradtx._combine import chain
 from gradtx.transforms._momentum import scale_by_momentum
@@ -41,6 +42,7 @@ def sgd(
     References:
       Sutskever et al., "On the importance of initialization and momentum in deep learning", ICML, 2013.
     """
+    _checks.check_bool("nesterov", nesterov, where="sgd")  # checked without momentum too
     return chain(
         scale_by_momentum(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
         if momentum is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _checks
 from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, identity
 from gradtx._combine import chain
 from gradtx.transforms._momentum import scale_by_momentum
@@ -91,6 +92,7 @@ def rmsprop(
       Tieleman and Hinton, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for Machine Learning, 2012.
       Graves, "Generating Sequences With Recurrent Neural Networks", https://arxiv.org/abs/1308.0850, 2013.
     """
+    _checks.check_bool("nesterov", nesterov, where="rmsprop")  # checked without momentum too
     return chain(
         scale_by_rms(
             decay=decay,

@@ -262,6 +262,7 @@ def exponential_decay(
       [1.0, 0.5, 0.3536, 0.25]
     """
     where = "exponential_decay"
+    _checks.check_bool("staircase", staircase, where=where)
     check_value("init_value", init_value, where=where)
     begin = check_steps("transition_begin", transition_begin, where=where, allow_zero=True)
     rate = _checks.check_scalar("decay_rate", decay_rate, where=where)

@@ -167,8 +167,8 @@ def check_transformation(
         ``check_transformation: property '<name>' failed`` and says what differed and where.
       TypeError: when ``tx`` has no callable ``init`` and ``update``, or ``updates`` is neither a
         pytree nor a callable.
-      ValueError: when ``num_steps < 2``, ``vmap_size < 1``, ``skip`` names an unknown property,
-        or ``updates`` does not have the structure of ``params``.
+      ValueError: when ``params`` has no array leaf, ``num_steps < 2``, ``vmap_size < 1``,
+        ``skip`` names an unknown property, or ``updates`` does not have the structure of ``params``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -200,6 +200,9 @@ def check_transformation(
             )
         fixed = updates
         updates_of = lambda _: fixed
+    if not jax.tree.leaves(params):
+        # Every property would hold vacuously (or fail for the wrong reason: vmap needs an array).
+        raise ValueError(f"{where}: `params` must have at least one array leaf, got {params!r:.80}.")
     checked = tuple(p for p in PROPERTIES if p not in skip)
     # Weakly typed params (``jnp.full(shape, 0.3)``) become strong after the first
     # ``apply_updates`` and would retrace any jitted step: not the transform's fault.
@@ -216,7 +219,20 @@ def check_transformation(
             out.append((p, s, u))
         return out
 
+    params_before = _comparable(params)
+    params_structure = jax.tree.structure(params)
     state0 = tx.init(params)
+    if "pure" in checked:
+        # The caller's params must survive `init` too (a zeroed dict would train from zeros).
+        if jax.tree.structure(params) != params_structure:
+            raise _fail("pure", "init changed the structure of the params in place (a dict or list mutated)")
+        _check(
+            "pure",
+            "init changed the values of the params in place",
+            chex.assert_trees_all_equal,
+            params_before,
+            _comparable(params),
+        )
 
     if "abstract_init" in checked:
         try:

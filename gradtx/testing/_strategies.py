@@ -79,7 +79,8 @@ def arrays(
     """JAX arrays of finite values in ``[-max_abs, max_abs]``.
 
     Values are drawn in float32 (hypothesis has no bfloat16) and cast, so every dtype, bf16
-    included, gets the same kind of values.
+    included, gets the same kind of values; they are clipped to the dtype's largest finite value
+    where ``max_abs`` exceeds it (float16). float64 needs x64 enabled (jax gives float32 otherwise).
 
     Args:
       dtype: a dtype or a strategy of dtypes (default :func:`float_dtypes`).
@@ -90,7 +91,7 @@ def arrays(
       A strategy of ``jax.Array``.
 
     Raises:
-      ValueError: when ``max_abs`` is not positive.
+      ValueError: when ``max_abs`` is not positive, or exceeds float32's largest value.
 
     Examples:
       >>> from hypothesis import given, settings
@@ -100,8 +101,8 @@ def arrays(
       ...     assert x.dtype == jnp.bfloat16 and x.shape == (2, 3) and float(jnp.max(jnp.abs(x))) <= 1.0
       >>> test_bounded()
     """
-    if not max_abs > 0:
-        raise ValueError(f"arrays: `max_abs` must be positive, got {max_abs!r}.")
+    if not 0 < max_abs <= float(np.finfo(np.float32).max):
+        raise ValueError(f"arrays: `max_abs` must be positive and finite in float32, got {max_abs!r}.")
     if dtype is None:
         dtypes = float_dtypes()
     else:
@@ -116,6 +117,10 @@ def arrays(
     def draw_array(draw: Any) -> jax.Array:
         target = draw(dtypes)
         values = draw(hnp.arrays(np.float32, draw(shapes), elements=elements))
+        # Finite in the target dtype too (float16 overflows above 65504).
+        limit = float(jnp.finfo(target).max)
+        if limit < max_abs:
+            values = np.clip(values, -limit, limit)
         # Cast in NumPy (ml_dtypes gives it bfloat16): a jax cast would compile once per shape.
         return jnp.asarray(values.astype(target))
 

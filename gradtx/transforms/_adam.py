@@ -156,6 +156,7 @@ def scale_by_adam(
       Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop, 2016.
     """
     where = "scale_by_adam"
+    _checks.check_bool("nesterov", nesterov, where=where)
     check_betas(where, b1, b2, eps, eps_root)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
@@ -321,6 +322,7 @@ def scale_by_radam(
       https://arxiv.org/abs/1908.03265, 2019.
     """
     where = "scale_by_radam"
+    _checks.check_bool("nesterov", nesterov, where=where)
     check_betas(where, b1, b2, eps, eps_root)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)
@@ -428,6 +430,8 @@ def scale_by_amsgrad(
       Reddi et al., "On the Convergence of Adam and Beyond", https://arxiv.org/abs/1904.09237, 2018.
     """
     where = "scale_by_amsgrad"
+    _checks.check_bool("bias_correction_mu", bias_correction_mu, where=where)
+    _checks.check_bool("bias_correction_nu", bias_correction_nu, where=where)
     check_betas(where, b1, b2, eps, eps_root)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)

@@ -72,6 +72,7 @@ def scale_by_belief(
       https://arxiv.org/abs/2010.07468, 2020.
     """
     where = "scale_by_belief"
+    _checks.check_bool("nesterov", nesterov, where=where)
     check_betas(where, b1, b2, eps, eps_root)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)

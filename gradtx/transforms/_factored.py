@@ -79,7 +79,8 @@ def scale_by_factored_rms(
     Args:
       factored: factor leaves of rank >= 2 at all. Default ``True``.
       decay_rate: the exponent :math:`c` of the decay schedule (> 0). Default 0.8.
-      step_offset: steps subtracted from the count (for fine-tuning). Default 0.
+      step_offset: steps subtracted from the count (for fine-tuning), an int. Default 0. Until
+        the count reaches it, the decay is held at its first step (optax gives NaN there).
       min_dim_size_to_factor: factor only when the second-largest dim is at least this (>= 1). Default 128.
       epsilon: :math:`\\epsilon_1 \\ge 0` added to the squared gradient. Default 1e-30.
       decay_rate_fn: ``(step, decay_rate) -> beta``. Default Adafactor's power schedule.
@@ -103,10 +104,13 @@ def scale_by_factored_rms(
       https://arxiv.org/abs/1804.04235, 2018.
     """
     where = "scale_by_factored_rms"
+    _checks.check_bool("factored", factored, where=where)
     _checks.check_int("min_dim_size_to_factor", min_dim_size_to_factor, where=where, low=1)
     _checks.check_non_negative("epsilon", epsilon, where=where)
     _checks.check_non_negative("decay_rate", decay_rate, where=where)
     _checks.check_scalar("step_offset", step_offset, where=where)
+    if not jnp.issubdtype(jnp.result_type(step_offset), jnp.integer) or isinstance(step_offset, bool):
+        raise TypeError(f"{where}: `step_offset` must be an integer number of steps, got {step_offset!r:.60}.")
     _checks.check_callable("decay_rate_fn", decay_rate_fn, where=where)
 
     def init_fn(params: Params) -> FactoredState:
@@ -158,7 +162,9 @@ def scale_by_factored_rms(
                 f"state.{field}",
                 where=where,
             )
-        step = state.count - jnp.asarray(step_offset).astype(jnp.int32)
+        # Before the offset (a fresh state with `step_offset > 0`) the schedule is held at its first
+        # step: `(step + 1)^-0.8` of a negative step would be NaN (as it is in optax).
+        step = jnp.maximum(state.count - jnp.asarray(step_offset).astype(jnp.int32), 0)
         beta = decay_rate_fn(step, decay_rate)
 
         def step_scalars(rdt: Any) -> tuple[jax.Array, jax.Array, jax.Array]:

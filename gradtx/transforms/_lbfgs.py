@@ -121,6 +121,7 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
       https://doi.org/10.1007/978-0-387-40065-5, 2006.
     """
     where = "scale_by_lbfgs"
+    _checks.check_bool("scale_init_precond", scale_init_precond, where=where)
     _checks.check_int("memory_size", memory_size, where=where, low=1)
     if not isinstance(scale_init_precond, bool):
         raise TypeError(f"{where}: `scale_init_precond` must be a bool, got {scale_init_precond!r:.40}.")

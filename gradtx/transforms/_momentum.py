@@ -68,6 +68,7 @@ def scale_by_momentum(
       Sutskever et al., "On the importance of initialization and momentum in deep learning", ICML, 2013.
     """
     where = "scale_by_momentum"
+    _checks.check_bool("nesterov", nesterov, where=where)
     _checks.check_non_negative("momentum", momentum, where=where)
     accumulator_dtype = _checks.check_dtype("accumulator_dtype", accumulator_dtype, where=where)
 
@@ -133,6 +134,7 @@ def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None) -> Gradi
       [2.0526, 2.0526]
     """
     where = "ema"
+    _checks.check_bool("debias", debias, where=where)
     _checks.check_in_range("decay", decay, 0.0, 1.0, where=where)
     accumulator_dtype = _checks.check_dtype("accumulator_dtype", accumulator_dtype, where=where)
 

@@ -86,7 +86,7 @@ def scale_by_rms(
     ``eps_in_sqrt=False`` with ``initial_scale=0`` is torch's ``RMSprop`` convention.
 
     Args:
-      decay: :math:`\\rho \\in [0, 1]`. Default 0.9.
+      decay: :math:`\\rho \\in [0, 1]` (below 1 with ``bias_correction``). Default 0.9.
       eps: :math:`\\epsilon \\ge 0`. Default 1e-8.
       initial_scale: :math:`s \\ge 0`, the initial second moment. Default 0.
       eps_in_sqrt: put ``eps`` inside the root (optax) or outside (torch). Default ``True``.
@@ -118,7 +118,11 @@ def scale_by_rms(
       Graves, "Generating Sequences With Recurrent Neural Networks", https://arxiv.org/abs/1308.0850, 2013.
     """
     where = "scale_by_rms"
-    _checks.check_in_range("decay", decay, 0.0, 1.0, where=where)
+    _checks.check_bool("eps_in_sqrt", eps_in_sqrt, where=where)
+    _checks.check_bool("bias_correction", bias_correction, where=where)
+    _checks.check_bool("centered", centered, where=where)
+    # The bias correction 1 - decay^t is 0 at decay = 1: every step would be NaN (as in optax).
+    _checks.check_in_range("decay", decay, 0.0, 1.0, where=where, high_inclusive=not bias_correction)
     _checks.check_non_negative("eps", eps, where=where)
     _checks.check_non_negative("initial_scale", initial_scale, where=where)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)
@@ -225,6 +229,7 @@ def scale_by_adagrad(
       Duchi et al., "Adaptive Subgradient Methods for Online Learning and Stochastic Optimization", JMLR, 2011.
     """
     where = "scale_by_adagrad"
+    _checks.check_bool("eps_in_sqrt", eps_in_sqrt, where=where)
     _checks.check_non_negative("initial_accumulator_value", initial_accumulator_value, where=where)
     _checks.check_non_negative("eps", eps, where=where)
     nu_dtype = _checks.check_dtype("nu_dtype", nu_dtype, where=where)

@@ -157,6 +157,7 @@ def scale_by_learning_rate(
       >>> [round(float(u), 4) for u in updates["w"]]  # -lr(1) * g = -0.9 g
       [-0.45, 0.45]
     """
+    _checks.check_bool("flip_sign", flip_sign, where="scale_by_learning_rate")
     if learning_rate is None:
         return identity()
     _checks.check_scalar_or_schedule("learning_rate", learning_rate, where="scale_by_learning_rate")

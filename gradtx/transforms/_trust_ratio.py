@@ -63,7 +63,8 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
     """
     where = "scale_by_trust_ratio"
     _checks.check_non_negative("min_norm", min_norm, where=where)
-    _checks.check_scalar("trust_coefficient", trust_coefficient, where=where)
+    # A negative coefficient flips the update into an ascent step.
+    _checks.check_non_negative("trust_coefficient", trust_coefficient, where=where)
     _checks.check_non_negative("eps", eps, where=where)
 
     def update_fn(

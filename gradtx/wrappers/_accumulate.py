@@ -202,6 +202,7 @@ class MultiSteps:
             k_const = int(every_k_schedule)
             self._every_k_schedule = lambda step: k_const
         _checks.check_callable("should_skip_update_fn", should_skip_update_fn, where=where, allow_none=True)
+        _checks.check_bool("use_grad_mean", use_grad_mean, where=where)
         self._use_grad_mean = bool(use_grad_mean)
         self._should_skip_update_fn = should_skip_update_fn if should_skip_update_fn is not None else _never_skip
         self._accumulator_dtype = _checks.check_dtype("accumulator_dtype", accumulator_dtype, where=where)

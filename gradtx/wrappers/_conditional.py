@@ -124,6 +124,7 @@ def conditionally_transform(
     where = "conditionally_transform"
     inner = as_gradient_transformation(inner, where=f"{where}: `inner`")
     _checks.check_callable("should_transform_fn", should_transform_fn, where=where)
+    _checks.check_bool("forward_extra_args", forward_extra_args, where=where)
 
     def init_fn(params: Params) -> ConditionallyTransformState:
         return ConditionallyTransformState(inner_state=inner.init(params), step=zero_count())
@@ -174,6 +175,7 @@ def conditionally_mask(
     where = "conditionally_mask"
     inner = as_gradient_transformation(inner, where=f"{where}: `inner`")
     _checks.check_callable("should_transform_fn", should_transform_fn, where=where)
+    _checks.check_bool("forward_extra_args", forward_extra_args, where=where)
 
     def init_fn(params: Params) -> ConditionallyMaskState:
         return ConditionallyMaskState(step=zero_count(), inner_state=inner.init(params))

@@ -94,6 +94,7 @@ def lookahead(
       Zhang et al., "Lookahead Optimizer: k steps forward, 1 step back", https://arxiv.org/abs/1907.08610, 2019.
     """
     where = "lookahead"
+    _checks.check_bool("reset_state", reset_state, where=where)
     fast_optimizer = as_gradient_transformation(fast_optimizer, where=f"{where}: `fast_optimizer`")
     _checks.check_int("sync_period", sync_period, where=where, low=1, high=_checks.INT32_MAX)
     _checks.check_in_range("slow_step_size", slow_step_size, 0.0, 1.0, where=where)

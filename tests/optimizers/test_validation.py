@@ -28,6 +28,10 @@ import gradtx
         (lambda: gradtx.adamw(0.1, weight_decay=-1.0), "weight_decay"),
         (lambda: gradtx.radam(0.1, b2=1.0), "b2"),
         (lambda: gradtx.adagrad(0.1, eps=-1e-3), "eps"),
+        # An ascent step (the update's sign flips).
+        (lambda: gradtx.lars(0.1, trust_coefficient=-1.0), "trust_coefficient"),
+        # The bias correction 1 - decay^t is 0 at decay 1: NaN at every step, as in optax.
+        (lambda: gradtx.rmsprop(0.1, decay=1.0, bias_correction=True), "decay"),
     ],
 )
 def test_bad_hyperparameters_raise_naming_argument(build: Any, match: str) -> None:
@@ -40,6 +44,28 @@ def test_bad_types_raise() -> None:
         gradtx.adam("fast")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="mu_dtype"):
         gradtx.adam(0.1, mu_dtype=jnp.int32)
+
+
+def test_python_number_updates_raise_naming_leaf() -> None:
+    params = {"a": jnp.ones(2, jnp.float32), "b": jnp.asarray(0.5, jnp.float32)}
+    for tx in (gradtx.sgd(0.1), gradtx.adamw(0.1), gradtx.clip_by_global_norm(1.0)):
+        with pytest.raises(TypeError, match=r"updates\['b'\] is a Python float; updates must be arrays"):
+            tx.update({"a": jnp.ones(2, jnp.float32), "b": 0.5}, tx.init(params), params)
+
+
+def test_adafactor_decay_offset_holds_the_first_step_until_reached() -> None:
+    # optax's (and gradtx's before) decay 1 - (count - k + 1)^-0.8 is NaN from a fresh state.
+    params = {"w": jnp.ones(3, jnp.float32)}
+    grads = {"w": jnp.asarray([0.5, -1.0, 2.0], jnp.float32)}
+    offset, plain = gradtx.adafactor(0.1, decay_offset=3), gradtx.adafactor(0.1)
+    s_offset, s_plain = offset.init(params), plain.init(params)
+    for _ in range(3):  # before the offset: every step is the plain first step
+        u, s_offset = offset.update(grads, s_offset, params)
+        assert bool(jnp.all(jnp.isfinite(u["w"])))
+    first, _ = plain.update(grads, s_plain, params)
+    np.testing.assert_array_equal(np.asarray(u["w"]), np.asarray(first["w"]))
+    with pytest.raises(TypeError, match=r"step_offset|decay_offset"):
+        gradtx.adafactor(0.1, decay_offset=1.5)
 
 
 def test_integer_params_raise_naming_leaf() -> None:

@@ -80,6 +80,16 @@ def test_mutating_the_callers_updates_breaks_pure():
     assert "in place" in str(info.value)
 
 
+def test_mutating_the_callers_params_in_init_breaks_pure():
+    def init(params: Any) -> gradtx.EmptyState:
+        params["w"] = params["w"] * 0.0  # the caller would train from zeros
+        return gradtx.EmptyState()
+
+    with broken("pure") as info:
+        check_transformation(transform(lambda u, s, p=None, **kw: (u, s), init), dict(PARAMS))
+    assert "init changed the values of the params in place" in str(info.value)
+
+
 def test_impure_init_breaks_pure():
     inits = [0]
 
@@ -250,6 +260,12 @@ def test_dtype_drift_of_the_updates_breaks_updates_like_params():
 def test_bad_options_raise(kwargs, error):
     with pytest.raises(error):
         check_transformation(gradtx.sgd(0.1), PARAMS, **kwargs)
+
+
+@pytest.mark.parametrize("params", [{}, {"bias": None}])
+def test_params_without_arrays_raise_instead_of_passing_vacuously(params):
+    with pytest.raises(ValueError, match="`params` must have at least one array leaf"):
+        check_transformation(gradtx.identity(), params)
 
 
 def test_not_a_transform_raises_type_error():

@@ -71,6 +71,12 @@ def test_arrays_honour_fixed_dtype_shape_and_bound(x):
     assert np.all(np.abs(np.asarray(x).astype(np.float32)) <= 2.0)
 
 
+@given(arrays(jnp.float16, (4,), max_abs=1e5))
+def test_arrays_stay_finite_in_a_narrow_dtype(x):
+    # float16's largest value is 65504: values up to max_abs are clipped to it, not cast to inf.
+    assert x.dtype == jnp.float16 and bool(jnp.all(jnp.isfinite(x)))
+
+
 @given(array_shapes(min_dims=1, max_dims=2, max_side=2))
 def test_array_shapes_bounds(shape):
     assert 1 <= len(shape) <= 2 and all(1 <= d <= 2 for d in shape)
@@ -90,6 +96,7 @@ def test_params_and_updates_match_leaf_for_leaf(pair):
         lambda: array_shapes(min_dims=2, max_dims=1),
         lambda: array_shapes(max_side=0),
         lambda: arrays(max_abs=0.0),
+        lambda: arrays(max_abs=1e39),  # inf in float32
         lambda: pytrees(max_children=0),
         lambda: pytrees(max_depth=-1),
     ],
