@@ -290,7 +290,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         if p is None or u is None or jnp.shape(p) != jnp.shape(u):
             # The structure check lets a None or a Python scalar through on either side; here
             # it would skip the param, or broadcast it to the update's shape.
-            _raise_leaf_mismatch(params, updates)
+            _raise_none_or_shape_mismatch(params, updates)
         p, u = jnp.asarray(p), jnp.asarray(u)
         if p.dtype == u.dtype and not (p.weak_type or u.weak_type):
             # The common case needs no promotion and no casts; skipping them saves a third of
@@ -303,7 +303,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
 
 
-def _raise_leaf_mismatch(params: Params, updates: Updates) -> None:
+def _raise_none_or_shape_mismatch(params: Params, updates: Updates) -> None:
     """Raises at the first path where a param and its update are not both ``None`` or of one shape."""
     pairs = zip(
         jax.tree_util.tree_flatten_with_path(params, is_leaf=lambda x: x is None)[0],
