@@ -209,6 +209,20 @@ def _make_injector(
         def cast(name: str, value: Any, dtype: Any, *, always: bool = True) -> jax.Array:
             return _to_array(value, dtype, forced=forced or always, wants_float=wants_float[name])
 
+        def build(hparams: dict[str, Any]) -> GradientTransformation:
+            try:
+                made = inner_factory(**other, **hparams)
+            except TypeError as e:
+                # optax injects every number, also the defaults that fix a structure (adafactor's
+                # `min_dim_size_to_factor`); gradtx's factories refuse an array there.
+                ints = sorted(k for k, v in numeric.items() if isinstance(v, (int, np.integer)))
+                raise TypeError(
+                    f"{where}: {getattr(inner_factory, '__name__', 'inner_factory')}(...) refused an injected "
+                    f"hyperparameter: {e} Arguments that fix a structure must stay Python values: pass them in "
+                    f"`static_args` (the injected ints here: {ints})."
+                ) from e
+            return as_gradient_transformation(made, where=f"{where}: inner_factory(...)")
+
         def scheduled(name: str, value: Any, count: Any) -> Any:
             return _checks.evaluate_scalar_or_schedule(value, count, name=name, where=where)
 
@@ -221,7 +235,7 @@ def _make_injector(
             hstates = {k: f.init() for k, f in stateful.items()}
             for k, f in stateful.items():
                 hparams[k] = cast(k, scheduled(k, f, hstates[k]), dtype)
-            inner = as_gradient_transformation(inner_factory(**other, **hparams), where=f"{where}: inner_factory(...)")
+            inner = build(hparams)
             inner_state = inner.init(params)
             return InjectStatefulHyperparamsState(count, hparams, hstates, inner_state)
 
@@ -254,7 +268,7 @@ def _make_injector(
             for k, f in stateful.items():
                 hparams[k] = cast(k, scheduled(k, functools.partial(f, **extra_args), hstates[k]), target(k))
             new_hstates = {k: f.update(hstates[k], **extra_args) for k, f in stateful.items()}
-            inner = as_gradient_transformation(inner_factory(**other, **hparams), where=f"{where}: inner_factory(...)")
+            inner = build(hparams)
             updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
             new_count = safe_increment(state.count)
             return updates, InjectStatefulHyperparamsState(new_count, hparams, new_hstates, inner_state)

@@ -138,3 +138,16 @@ def test_stateful_hyperparams():
     tx = gradtx.inject_stateful_hyperparams(gradtx.sgd)(learning_rate=gradtx.linear_schedule(1.0, 0.0, 4))
     state = tx.init(jnp.ones(2, jnp.float32))
     assert isinstance(state.hyperparams_states["learning_rate"], tuple)
+
+
+def test_a_structural_int_injected_by_default_names_static_args():
+    # optax injects every number, adafactor's default `min_dim_size_to_factor` too; gradtx's
+    # factory refuses an array there, and the message says how to keep it a Python value.
+    params = {"w": jnp.ones((3, 4), jnp.float32)}
+    with pytest.raises(TypeError, match=r"min_dim_size_to_factor.*`static_args`"):
+        gradtx.inject_hyperparams(gradtx.adafactor)(learning_rate=0.1).init(params)
+    tx = gradtx.inject_hyperparams(gradtx.adafactor, static_args=("min_dim_size_to_factor",))(learning_rate=0.1)
+    state = tx.init(params)
+    updates, state = jax.jit(tx.update)(params, state, params)
+    want, _ = gradtx.adafactor(0.1).update(params, gradtx.adafactor(0.1).init(params), params)
+    np.testing.assert_allclose(np.asarray(updates["w"]), np.asarray(want["w"]), rtol=1e-6)
