@@ -287,9 +287,11 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     def add(p: Any, u: Any) -> Any:
         if p is None and u is None:
             return None
-        if p is None or u is None or jnp.shape(p) != jnp.shape(u):
-            # The structure check lets a None or a Python scalar through on either side; here
-            # it would skip the param, or broadcast it to the update's shape.
+        # The structure check compared the arrays' shapes; it lets a None or a Python scalar
+        # through on either side, which would skip the param or broadcast it to the update's shape.
+        if not (hasattr(p, "shape") and hasattr(u, "shape")) and (
+            p is None or u is None or jnp.shape(p) != jnp.shape(u)
+        ):
             _raise_none_or_shape_mismatch(params, updates)
         p, u = jnp.asarray(p), jnp.asarray(u)
         if p.dtype == u.dtype and not (p.weak_type or u.weak_type):

@@ -19,6 +19,7 @@ import numpy as np
 
 from gradtx import _numerics as num
 from gradtx._masking import MaskedNode
+from gradtx._sharding_types import on_own_mesh, reshard_on_own_mesh
 
 
 class MuonDimensionNumbers(NamedTuple):
@@ -103,7 +104,7 @@ def _gram(y: jax.Array, spec: tuple[Any, ...] | None) -> jax.Array:
     yh = jnp.conj(y) if jnp.iscomplexobj(y) else y
     if spec is None:
         return jnp.einsum("bpq,brq->bpr", y, yh)
-    return jnp.einsum("bpq,brq->bpr", y, yh, out_sharding=num.on_own_mesh(y, (spec[0], None, None)))
+    return jnp.einsum("bpq,brq->bpr", y, yh, out_sharding=on_own_mesh(y, (spec[0], None, None)))
 
 
 def _ns_step(y: jax.Array, a: jax.Array, c: jax.Array) -> jax.Array:
@@ -178,10 +179,10 @@ def orthogonalize(
     if typed is not None and gathered:
         # The Gram side is sharded: every product would gather the matrix along it again, so gather
         # it along that side once (explicit mode says so), iterate, and slice the result back.
-        y = num.reshard_on_own_mesh(y, (typed[0], None, typed[2]))
+        y = reshard_on_own_mesh(y, (typed[0], None, typed[2]))
     y = _newton_schulz(y, coeffs.astype(y.dtype), steps, preconditioning, eps)
     if typed is not None and gathered:
-        y = num.reshard_on_own_mesh(y, typed)
+        y = reshard_on_own_mesh(y, typed)
     if transpose:
         y = jnp.swapaxes(y, 1, 2)
     y = y.reshape(moved_shape) if y.shape != moved_shape else y

@@ -24,7 +24,7 @@ import numpy as np
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
-from gradtx._numerics import reshard_on_own_mesh, split_sharding
+from gradtx._sharding_types import reshard_on_own_mesh, split_sharding
 
 _SUPPORTED_BITS = (8,)
 # Code `c` (an int8) stands for entry `c + _OFFSET` of a map.

@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
-from gradtx._numerics import check_init_params, check_updates, reshard_on_own_mesh, split_sharding
+from gradtx._numerics import check_init_params, check_updates
+from gradtx._sharding_types import reshard_on_own_mesh, split_sharding
 from gradtx._stack_view import StackView, viewing
 from gradtx._tree import leaf_dtype, path_str
 

@@ -25,7 +25,8 @@ from jax.core import Tracer
 
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 from gradtx._checks import check_int
-from gradtx._numerics import check_init_params, check_updates, split_sharding
+from gradtx._numerics import check_init_params, check_updates
+from gradtx._sharding_types import split_sharding
 from gradtx._stack_view import StackView, viewing
 from gradtx._tree import is_typed_key, leaf_dtype, path_str
 
