@@ -44,6 +44,7 @@ from gradtx.compat import ScaleByRssState as ScaleByRssState
 from gradtx.compat import ScaleByTrustRatioState as ScaleByTrustRatioState
 from gradtx.compat import ScaleState as ScaleState
 from gradtx.compat import TraceState as TraceState
+from gradtx.compat import as_optax as as_optax
 from gradtx.compat import multi_transform as multi_transform
 from gradtx.compat import scale_by_rss as scale_by_rss
 from gradtx.compat import scale_by_stddev as scale_by_stddev

@@ -69,8 +69,9 @@ REQUIRED: dict[str, Any] = {
 # numeric arguments may be traced), or build a transform from transforms alone. Their numeric
 # arguments are covered by `test_array_functions_reject_nan_arguments` where they have any.
 NOT_CONSTRUCTORS = {
-    "all_finite", "apply_updates", "averaged_params", "chain", "global_norm", "identity", "incremental_update",
-    "init_empty_state", "keep_params_nonnegative", "layerwise_decay_groups", "lr_finder", "named_chain",
+    "all_finite", "apply_updates", "as_optax", "averaged_params", "chain", "global_norm", "identity",
+    "incremental_update", "init_empty_state", "keep_params_nonnegative", "layerwise_decay_groups", "lr_finder",
+    "named_chain",
     "param_path_name", "per_example_global_norm_clip", "per_example_layer_norm_clip", "periodic_update",
     "safe_increment", "centralize", "scale_by_sign", "set_to_zero", "skip_large_updates", "skip_not_finite",
     "state_bytes_per_param", "stateless", "stateless_with_tree_map", "value_and_grad_from_state",
