@@ -20,8 +20,10 @@ leaf's path, or with the path of a node above it, wins (``state.mu['w']`` and th
 ``state.mu['w'].codes`` of a quantized moment belong to ``params['w']``); the kinds above are tried in
 that order among equally good paths; where the remaining candidates still disagree about a
 dimension (a square matrix's row and column statistics have the same shape), that dimension is
-left unsharded. Every spec derived this way is valid for the leaf: it keeps only entries of
-dimensions that have the same size in the param.
+left unsharded. A leaf sharing no key with any param is related by shape alone, and only when it
+is floating and not as a block (a PRNG key's ``uint32[2]`` is no block of a vector param). Every
+spec derived this way is valid for the leaf: it keeps only entries of dimensions that have the
+same size in the param.
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ def _spec_axes(entry: Any) -> tuple[str, ...]:
     return tuple(entry) if isinstance(entry, tuple) else (entry,)
 
 
-def _is_sharding(x: Any) -> bool:
-    return isinstance(x, Sharding)
+def _is_sharding_like(x: Any) -> bool:
+    return isinstance(x, (Sharding, PartitionSpec))
 
 
 def _path_str(path: tuple[Any, ...]) -> str:
@@ -81,7 +83,13 @@ def _param_entries(params: Any, param_shardings: Any, *, where: str) -> tuple[li
     if isinstance(param_shardings, Sharding):
         shardings = [param_shardings] * len(leaves)
     else:
-        sharding_leaves, sharding_def = jax.tree_util.tree_flatten(param_shardings, is_leaf=_is_sharding)
+        # A PartitionSpec is a tuple: as a leaf, it gets the per-leaf message below, not a structure one.
+        if isinstance(param_shardings, PartitionSpec):
+            raise TypeError(
+                f"{where}: param_shardings is a PartitionSpec, which names no mesh; pass "
+                "jax.sharding.NamedSharding(mesh, spec) (one for every param, or a pytree of them)"
+            )
+        sharding_leaves, sharding_def = jax.tree_util.tree_flatten(param_shardings, is_leaf=_is_sharding_like)
         if sharding_def != treedef:
             raise ValueError(
                 f"{where}: param_shardings must have the params' structure (or be one Sharding for every param); "
@@ -92,8 +100,9 @@ def _param_entries(params: Any, param_shardings: Any, *, where: str) -> tuple[li
     mesh = None
     for (path, leaf), sharding in zip(leaves, shardings, strict=True):
         if not isinstance(sharding, NamedSharding):
+            kind = "PartitionSpec" if isinstance(sharding, PartitionSpec) else type(sharding).__name__
             raise TypeError(
-                f"{where}: param_shardings{_path_str(path)} is a {type(sharding).__name__}; a NamedSharding "
+                f"{where}: param_shardings{_path_str(path)} is a {kind}; a NamedSharding "
                 "(jax.sharding.NamedSharding(mesh, PartitionSpec(...))) is needed to name mesh axes"
             )
         if mesh is None:
@@ -142,6 +151,7 @@ class _Relations:
     def __init__(self, params: Sequence[_Param]) -> None:
         self.params = params
         self.by_suffix: dict[tuple[Any, ...], list[int]] = {}
+        self.by_shape: dict[tuple[tuple[int, ...], Any], list[tuple[int, _Param, Spec, tuple[int | None, ...]]]] = {}
         for i, param in enumerate(params):
             for k in range(len(param.path) + 1):
                 self.by_suffix.setdefault(param.path[len(param.path) - k :], []).append(i)
@@ -172,16 +182,19 @@ class _Relations:
             out.append((_BLOCKED, kept, same))
         return out
 
-    def best(self, path: tuple[Any, ...], shape: tuple[int, ...]) -> list[tuple[_Param, Spec, tuple[int | None, ...]]]:
+    def best(
+        self, path: tuple[Any, ...], shape: tuple[int, ...], dtype: Any
+    ) -> list[tuple[_Param, Spec, tuple[int | None, ...]]]:
         """The best-related params, each with the leaf's spec and dimension map: longest common
         path suffix, then kind.
 
         The suffix is taken of the leaf's path or of a node's above it: a param-shaped leaf
         replaced by a small pytree (the codes and scale of :func:`gradtx.quantized_state`) keeps
-        the param's key one level up, ``state.mu['w'].codes``.
+        the param's key one level up, ``state.mu['w'].codes``. A leaf sharing no key with any
+        param falls back to :meth:`unrelated`.
         """
         found: list[tuple[int, _Param, Spec, tuple[int | None, ...]]] = []
-        longest = -1
+        longest = 0
         for end in range(len(path), -1, -1):
             node = path[:end]
             for k in range(len(node), longest, -1):  # only a longer match beats the leaf's own path
@@ -195,22 +208,45 @@ class _Relations:
                     found, longest = rels, k
                     break
         if not found:
+            found = self.unrelated(shape, dtype)
+        if not found:
             return []
         kind = min(r[0] for r in found)
         return [(param, spec, dims) for r_kind, param, spec, dims in found if r_kind == kind]
+
+    def unrelated(self, shape: tuple[int, ...], dtype: Any) -> list[tuple[int, _Param, Spec, tuple[int | None, ...]]]:
+        """The relations of a leaf whose path shares no key with any param's: by shape alone.
+
+        Shape alone is weak evidence, so only a floating leaf (a statistic kept in a list or
+        another structure than the params') takes a param's spec, and never a blocked one: a PRNG
+        key's ``uint32[2]`` or L-BFGS's ``(m,)`` weights are no smaller copy of a vector param.
+        A leaf of the one-array params (empty path) is fully matched, so its integer codes count.
+        One scan of the params per distinct shape and dtype: a model has thousands of leaves.
+        """
+        key = (shape, jnp.dtype(dtype))
+        if key not in self.by_shape:
+            inexact = jnp.issubdtype(dtype, jnp.inexact)
+            self.by_shape[key] = [
+                (kind, param, spec, dims)
+                for param in self.params
+                for kind, spec, dims in self.kinds(shape, param)
+                if kind != _BLOCKED and (inexact or (kind == _SAME and not param.path))
+            ]
+        return self.by_shape[key]
 
 
 def _leaf_spec(
     path: tuple[Any, ...],
     shape: tuple[int, ...],
+    dtype: Any,
     relations: _Relations,
     mesh: Mesh | AbstractMesh,
     zero_axis: str | None,
 ) -> Spec | None:
     """The spec of a per-parameter leaf, or ``None`` when it relates to no param (replicated)."""
-    if not shape:
-        return None  # scalars: counters, hyperparameters, per-leaf norms
-    best = relations.best(path, shape)
+    if not shape or jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
+        return None  # scalars (counters, hyperparameters, per-leaf norms) and typed PRNG keys
+    best = relations.best(path, shape, dtype)
     if not best:
         return None
     specs = [spec for _, spec, _ in best]
@@ -288,7 +324,9 @@ def state_shardings(
     leaf's, or with the path of a node above it (``state[0].mu['w']``, and the
     ``state[0].mu['w'].codes`` and ``.scale`` of :func:`gradtx.quantized_state`, belong to
     ``params['w']``); where equally related params disagree on a dimension, that dimension is
-    left unsharded.
+    left unsharded. A leaf sharing no key with any param (statistics kept in a list) is related
+    by shape alone, only when it is floating, and never as blocks; typed and raw PRNG keys stay
+    replicated.
 
     With ``zero_axis`` (ZeRO, Rajbhandari et al.), every per-parameter leaf is also partitioned
     over that mesh axis, unless the spec already uses the axis: along the dimension that stands
@@ -345,7 +383,7 @@ def state_shardings(
     out = []
     for path, leaf in state_leaves:
         shape = _shape(leaf)
-        spec = _leaf_spec(tuple(path), shape, relations, mesh, zero_axis)
+        spec = _leaf_spec(tuple(path), shape, leaf.dtype, relations, mesh, zero_axis)
         out.append(_named(mesh, () if spec is None else spec, memory_kind))
     return jax.tree_util.tree_unflatten(state_def, out)
 
@@ -399,17 +437,24 @@ def gradient_shardings(params: Any, param_shardings: Any, *, zero_axis: str, mem
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def per_device_bytes(tree: Any) -> dict[Any, int]:
+def per_device_bytes(tree: Any, *, memory_kind: str | None = None) -> dict[Any, int]:
     """Bytes each device holds of a pytree of arrays (summed over ``addressable_shards``).
 
     A replicated leaf counts fully on every device; a leaf partitioned :math:`N` ways counts
-    :math:`1/N` on each. Only this process's devices are listed.
+    :math:`1/N` on each. Only this process's devices are listed. A leaf in host memory
+    (offloaded state, ``"pinned_host"``) counts under the device it belongs to, unless
+    ``memory_kind`` picks the memory to count.
 
     Args:
       tree: a pytree of ``jax.Array``.
+      memory_kind: count only leaves in this memory (``"device"``: what the accelerators hold;
+        ``"pinned_host"``: what was offloaded), or ``None`` (default) for every leaf.
 
     Returns:
-      ``{device: bytes}`` for every device holding a shard of some leaf.
+      ``{device: bytes}`` for every device holding a shard of some counted leaf.
+
+    Raises:
+      TypeError: when a leaf is not a ``jax.Array`` (names the path).
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -418,7 +463,14 @@ def per_device_bytes(tree: Any) -> dict[Any, int]:
       [128]
     """
     totals: dict[Any, int] = {}
-    for leaf in jax.tree.leaves(tree):
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if not isinstance(leaf, jax.Array):
+            raise TypeError(
+                f"per_device_bytes: tree{_path_str(path)} is a {type(leaf).__name__}, not a jax.Array; "
+                "only arrays placed on devices have shards to count (jax.device_put them first)"
+            )
+        if memory_kind is not None and leaf.sharding.memory_kind != memory_kind:
+            continue
         for shard in leaf.addressable_shards:
             totals[shard.device] = totals.get(shard.device, 0) + int(shard.data.nbytes)
     return totals

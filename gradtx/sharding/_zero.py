@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, Sharding
+from jax.sharding import AbstractMesh, AxisType, Mesh, NamedSharding, PartitionSpec, Sharding
 
 from gradtx._base import GradientTransformation, apply_updates
 from gradtx.sharding._offload import with_memory_kind
@@ -44,18 +44,41 @@ class ZeroTrainStep(NamedTuple):
     batch_sharding: Any
 
 
+def _explicit_axes(mesh: Mesh | AbstractMesh) -> tuple[str, ...]:
+    return tuple(name for name, kind in zip(mesh.axis_names, mesh.axis_types, strict=True) if kind == AxisType.Explicit)
+
+
+def _split(s: NamedSharding) -> tuple[NamedSharding, NamedSharding]:
+    """``s`` as ``(its explicit-axes part, its auto-axes part)``: the two take different calls."""
+    explicit = set(_explicit_axes(s.mesh))
+
+    def keep(entry: Any, want_explicit: bool) -> Any:
+        axes = () if entry is None else entry if isinstance(entry, tuple) else (entry,)
+        kept = tuple(a for a in axes if (a in explicit) == want_explicit)
+        return None if not kept else kept[0] if len(kept) == 1 else kept
+
+    def part(want_explicit: bool) -> NamedSharding:
+        spec = PartitionSpec(*(keep(e, want_explicit) for e in s.spec))
+        return NamedSharding(s.mesh, spec, memory_kind=s.memory_kind)
+
+    return part(True), part(False)
+
+
 def _constrain(tree: Any, shardings: Any) -> Any:
     """Lays ``tree`` out as ``shardings`` inside a jitted function, in either sharding mode.
 
     Explicit mesh axes carry sharding in the types, changed with ``reshard``; auto axes take a
-    ``with_sharding_constraint`` hint. Each refuses the other's axes.
+    ``with_sharding_constraint`` hint. Each refuses the other's axes, so a mesh mixing both
+    (explicit data axis, auto model axis) takes one call per part.
     """
 
     def one(x: Any, s: NamedSharding) -> Any:
-        types = set(s.mesh.axis_types)
-        if types == {AxisType.Explicit}:
-            return jax.sharding.reshard(x, s)
-        return jax.lax.with_sharding_constraint(x, s)
+        explicit, auto = _split(s)
+        if _explicit_axes(s.mesh):
+            x = jax.sharding.reshard(x, explicit)
+        if len(_explicit_axes(s.mesh)) < len(s.mesh.axis_names):
+            x = jax.lax.with_sharding_constraint(x, auto)
+        return x
 
     return jax.tree.map(one, tree, shardings)
 
@@ -68,9 +91,16 @@ def _as_shardings(mesh: Mesh, params: Any, param_shardings: Any) -> Any:
         return jax.tree.map(lambda _: _named(mesh, param_shardings), params)
 
     def is_leaf(x: Any) -> bool:
-        return isinstance(x, (PartitionSpec, Sharding))
+        return x is None or isinstance(x, (PartitionSpec, Sharding))
 
-    return jax.tree.map(lambda s: _named(mesh, s), param_shardings, is_leaf=is_leaf)
+    leaves, treedef = jax.tree.flatten(param_shardings, is_leaf=is_leaf)
+    if treedef != jax.tree.structure(params):
+        raise ValueError(
+            "zero_train_step: param_shardings must have the params' structure (or be one PartitionSpec or "
+            f"NamedSharding for every param); params has {jax.tree.structure(params)}, param_shardings has {treedef}"
+        )
+    # `None` for one param means replicated, as for all of them.
+    return jax.tree.unflatten(treedef, [_named(mesh, PartitionSpec() if s is None else s) for s in leaves])
 
 
 def _named(mesh: Mesh, s: Any) -> Any:
@@ -117,6 +147,8 @@ def zero_train_step(
     default of ``jax.make_mesh``), from stage 1 on, ``tx.update`` runs under
     ``jax.sharding.auto_axes`` with its outputs pinned to the partitioned layout, since partitioned
     statistics that broadcast against each other (Adafactor, SM3) have no valid explicit typing.
+    A mesh mixing explicit and auto axes works too: its explicit axes are resharded and its
+    auto axes constrained.
 
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar loss``.
@@ -125,8 +157,8 @@ def zero_train_step(
       mesh: the device mesh; ``zero_axis`` is its data-parallel axis.
       params: the params (arrays or ``jax.ShapeDtypeStruct``): their shapes fix the shardings.
       param_shardings: the params' compute layout (tensor parallelism over other axes): a pytree
-        of ``NamedSharding`` or ``PartitionSpec`` with the params' structure, one for all, or
-        ``None`` (replicated).
+        of ``NamedSharding`` or ``PartitionSpec`` with the params' structure (``None`` leaves:
+        replicated), one for all, or ``None`` (replicated).
       zero_stage: 0, 1, 2 or 3. Default 1.
       zero_axis: the mesh axis the batch and the ZeRO partitions are split over. Default ``"data"``.
       batch_sharding: the batch's sharding (a ``Sharding`` or pytree prefix of them); default
@@ -180,12 +212,21 @@ def zero_train_step(
     replicated = NamedSharding(mesh, PartitionSpec())
 
     update: Callable[..., Any] = tx.update
-    if set(mesh.axis_types) == {AxisType.Explicit} and zero_stage >= 1:
+    explicit_axes = _explicit_axes(mesh)
+    if explicit_axes and zero_stage >= 1:
         # With explicit axes every intermediate's sharding is part of its type, and a partitioned
         # statistic broadcast against another (Adafactor's rows times columns, SM3's per-dim
-        # accumulators) may ask for one axis on two dimensions. The update runs with auto axes
-        # instead: XLA's propagation lays out the intermediates, and the outputs are pinned.
-        update = jax.sharding.auto_axes(tx.update, out_sharding=(partitioned, device_opt_shardings))
+        # accumulators) may ask for one axis on two dimensions. The update runs with those axes
+        # auto instead: XLA's propagation lays out the intermediates, and the outputs' explicit
+        # parts are pinned (the auto axes of a mixed mesh are the jit's out_shardings' job).
+        def explicit_part(tree: Any) -> Any:
+            return jax.tree.map(lambda s: _split(s)[0], tree)
+
+        update = jax.sharding.auto_axes(
+            tx.update,
+            axes=explicit_axes,
+            out_sharding=(explicit_part(partitioned), explicit_part(device_opt_shardings)),
+        )
 
     def step(params: Any, opt_state: Any, batch: Any) -> tuple[Any, Any, jax.Array]:
         if offload:

@@ -14,7 +14,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import gradtx
-from gradtx.sharding import state_shardings, with_memory_kind, zero_train_step
+from gradtx.sharding import per_device_bytes, state_shardings, with_memory_kind, zero_train_step
 from tests.sharding.test_zero import _batches, _params, _run, _tx, loss_fn
 
 
@@ -35,6 +35,11 @@ def test_offloaded_state_lives_in_host_memory_and_equals_the_device_run(zero_sta
     np.testing.assert_array_equal(losses_h, losses_d)
     for got, want in zip(jax.tree.leaves((params_h, state_h)), jax.tree.leaves((params_d, state_d)), strict=True):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+    # What the accelerators hold: none of the offloaded state, all of the state kept on them.
+    assert set(per_device_bytes(state_h, memory_kind="device").values()) <= {0}
+    assert per_device_bytes(state_h, memory_kind="pinned_host") == per_device_bytes(state_d, memory_kind="device")
+    assert per_device_bytes(state_h) == per_device_bytes(state_d)  # every memory, as before
 
 
 def test_plain_jit_offload_moves_state_in_and_out():

@@ -261,3 +261,75 @@ def test_a_sharding_without_mesh_axes_is_refused():
     single = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     with pytest.raises(TypeError, match=r"param_shardings\['b'\] is a SingleDeviceSharding"):
         state_shardings(gradtx.adam(0.1), _params(), {**_param_shardings(), "b": single})
+
+
+def _two_device_mesh() -> jax.sharding.Mesh:
+    return jax.sharding.Mesh(np.array(jax.devices()[:2]), ("data",), axis_types=(AxisType.Explicit,))
+
+
+def test_prng_keys_and_unrelated_vectors_stay_replicated_under_zero():
+    # A raw key is uint32[2]: on a 2-device axis it divides, and before, any vector param made it
+    # a "blocked" copy of that param, partitioned; jax then failed inside the jitted step.
+    mesh = _two_device_mesh()
+    rep = NamedSharding(mesh, P())
+    params = {"w": jnp.ones((16, 8)), "b": jnp.zeros(8)}
+    tx = gradtx.chain(gradtx.add_noise(0.1, 0.55, key=jax.random.PRNGKey(0)), gradtx.sgd(0.1, momentum=0.9))
+    shardings = state_shardings(tx, params, rep, zero_axis="data")
+    assert shardings[0].rng_key.spec == P()
+    assert shardings[1][0].trace["w"].spec == P("data")  # per-parameter state is still partitioned
+    step = jax.jit(
+        lambda p, s, g: tx.update(g, s, p), in_shardings=(rep, shardings, rep), out_shardings=(rep, shardings)
+    )
+    state = jax.jit(tx.init, out_shardings=shardings)(params)
+    updates, _ = step(jax.device_put(params, rep), state, params)
+    assert np.isfinite(np.asarray(updates["w"])).all()
+
+    typed = gradtx.add_noise(0.1, 0.55, key=jax.random.key(0))  # a typed key array
+    assert state_shardings(typed, params, rep, zero_axis="data").rng_key.spec == P()
+    # L-BFGS's (m,) weights share no key with a param: not a shrunk copy of "b".
+    weights = state_shardings(gradtx.lbfgs(memory_size=4), params, rep, zero_axis="data")[0].weights_memory
+    assert weights.spec == P()
+
+
+def test_a_floating_leaf_in_its_own_structure_is_placed_by_shape_but_never_as_a_block():
+    mesh = _two_device_mesh()
+    rep = NamedSharding(mesh, P())
+    params = {"w": jax.ShapeDtypeStruct((16, 8), jnp.float32)}
+
+    def init(p):
+        return ([jnp.zeros((16, 8)), jnp.zeros((4, 8)), jnp.zeros((16, 8), jnp.int32)],)
+
+    tx = gradtx.GradientTransformation(init, lambda u, s, p=None: (u, s))
+    same, smaller, ints = state_shardings(tx, params, rep, zero_axis="data")[0]
+    assert same.spec == P("data")  # a statistic of "w" kept in a list
+    assert smaller.spec == P()  # a smaller float leaf with no key: nothing says it is blocks of "w"
+    assert ints.spec == P()  # integers with no key: counts or indices, not statistics
+
+
+def test_leaves_related_through_a_node_cost_no_scan_of_every_param(monkeypatch):
+    # The quantized codes and scales end in `.codes`/`.scale`: they are matched through the node
+    # above them, and must not first compare every param (quadratic on thousands of leaves).
+    from gradtx.sharding import _state
+
+    calls = []
+    kinds = _state._Relations.kinds
+    monkeypatch.setattr(_state._Relations, "kinds", staticmethod(lambda *a: calls.append(1) or kinds(*a)))
+    mesh = _two_device_mesh()
+    tx = gradtx.quantized_state(gradtx.adam(0.1), block_size=64, min_size=0)
+
+    def count(layers: int) -> int:
+        params = {f"layer{i}": {"w": jax.ShapeDtypeStruct((64, 64), jnp.float32)} for i in range(layers)}
+        calls.clear()
+        shardings = state_shardings(tx, params, NamedSharding(mesh, P()), zero_axis="data")
+        assert shardings[0].mu["layer3"]["w"].codes.spec == P("data")
+        return len(calls)
+
+    assert count(80) == 2 * count(40)  # linear in the number of params
+
+
+def test_partition_specs_without_a_mesh_are_named():
+    with pytest.raises(TypeError, match="param_shardings is a PartitionSpec, which names no mesh"):
+        state_shardings(gradtx.adam(0.1), _params(), P())
+    specs = {"w": P(), "v": P(), "b": P()}
+    with pytest.raises(TypeError, match=r"param_shardings\['b'\] is a PartitionSpec; a NamedSharding"):
+        state_shardings(gradtx.adam(0.1), _params(), specs)
