@@ -13,10 +13,13 @@ from gradtx import sharding as sharding
 from gradtx import tree as tree
 from gradtx._base import EmptyState as EmptyState
 from gradtx._base import GradientTransformation as GradientTransformation
+from gradtx._base import InitFn as InitFn
+from gradtx._base import MaskOrFn as MaskOrFn
 from gradtx._base import OptState as OptState
 from gradtx._base import Params as Params
 from gradtx._base import ScalarOrSchedule as ScalarOrSchedule
 from gradtx._base import Schedule as Schedule
+from gradtx._base import UpdateFn as UpdateFn
 from gradtx._base import Updates as Updates
 from gradtx._base import apply_updates as apply_updates
 from gradtx._base import identity as identity
@@ -44,6 +47,9 @@ from gradtx.compat import ScaleByRssState as ScaleByRssState
 from gradtx.compat import ScaleByTrustRatioState as ScaleByTrustRatioState
 from gradtx.compat import ScaleState as ScaleState
 from gradtx.compat import TraceState as TraceState
+from gradtx.compat import TransformInitFn as TransformInitFn
+from gradtx.compat import TransformUpdateExtraArgsFn as TransformUpdateExtraArgsFn
+from gradtx.compat import TransformUpdateFn as TransformUpdateFn
 from gradtx.compat import as_optax as as_optax
 from gradtx.compat import multi_transform as multi_transform
 from gradtx.compat import scale_by_rss as scale_by_rss

@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 __all__ = [
     "check_bool",
@@ -145,6 +146,24 @@ def check_int(name: str, value: Any, *, where: str, low: int | None = None, high
         raise ValueError(f"{where}: `{name}` must be an int in [{lo}, {hi}], got {value}.")
 
 
+def int_hyperparam(name: str, value: Any, *, where: str, low: int | None = None, high: int | None = None) -> Any:
+    """Checks an integer hyperparameter that is only compared with counters, and returns it.
+
+    Unlike a size (which shapes arrays and must be a Python int), such a count may be a jax
+    integer scalar, traced too (a ``vmap`` over patiences), as optax accepts: a concrete one is
+    checked like an int and returned as one; a traced one is returned as ``int32`` unchecked
+    (its value is unknown until it runs), as :func:`check_in_range` does for floats.
+    """
+    if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, np.generic):
+        if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.integer):
+            raise TypeError(f"{where}: `{name}` must be an int or an integer scalar, got {value!r:.60}.")
+        if isinstance(value, Tracer):
+            return value.astype(jnp.int32)
+        value = int(value)
+    check_int(name, value, where=where, low=low, high=high)
+    return int(value)
+
+
 def check_bool(name: str, value: Any, *, where: str) -> None:
     """Raises ``TypeError`` unless ``value`` is a Python (or NumPy) bool.
 
@@ -160,6 +179,35 @@ def check_callable(name: str, value: Any, *, where: str, allow_none: bool = Fals
         return
     if not callable(value):
         raise TypeError(f"{where}: `{name}` must be callable, got {type(value).__name__}.")
+
+
+def state_class_name(state: Any) -> str:
+    """The class of ``state`` as a message names it: qualified by its module when that is not gradtx's,
+    where optax's class of the same name would otherwise read as the expected one."""
+    cls = type(state)
+    return cls.__name__ if cls.__module__.startswith("gradtx") else f"{cls.__module__}.{cls.__qualname__}"
+
+
+FOREIGN_STATE_HINT = (
+    " A state object of another library (optax's state classes are not gradtx's, even where the names match): "
+    "restore its leaves into this transform's tree instead, "
+    "`jax.tree.unflatten(jax.tree.structure(tx.init(params)), jax.tree.leaves(state))`."
+)
+
+
+def check_state_type(state: Any, expected: type, *, where: str) -> None:
+    """Raises ``TypeError`` unless ``state`` is an ``expected`` (the state this transform's init makes).
+
+    Without it, a state made elsewhere fails deep inside jax (``lax.cond`` branches of two pytree
+    structures), or reads as "expected a MaskedState, found MaskedState".
+    """
+    if isinstance(state, expected):
+        return
+    foreign = not type(state).__module__.startswith("gradtx")
+    raise TypeError(
+        f"{where}: expected a gradtx {expected.__name__} (from this transform's init), found "
+        f"{state_class_name(state)}." + (FOREIGN_STATE_HINT if foreign else "")
+    )
 
 
 def require_extra_args(extra_args: Mapping[str, Any], names: Sequence[str], *, where: str, call: str) -> None:

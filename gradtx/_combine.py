@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 
+from gradtx import _checks
 from gradtx._base import GradientTransformation, OptState, Params, Updates, as_gradient_transformation
 
 __all__ = ["chain", "named_chain"]
@@ -28,12 +29,13 @@ def _member_update(
             expected = type(jax.eval_shape(t.init, updates if params is None else params)).__name__
         except Exception:  # the original error is the better report then
             raise error from None
-        found = type(state).__name__
+        found = _checks.state_class_name(state)
         if expected == found:
             raise
+        foreign = "" if type(state).__module__.startswith("gradtx") else _checks.FOREIGN_STATE_HINT
         raise TypeError(
             f"{where}: expected a {expected} state (from this transform's init), found {found} ({error}); "
-            "was the state made by another optimizer, or restored from another optimizer's checkpoint?"
+            "was the state made by another optimizer, or restored from another optimizer's checkpoint?" + foreign
         ) from error
 
 

@@ -159,10 +159,7 @@ def masked(
     def update_fn(
         updates: Updates, state: MaskedState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, MaskedState]:
-        if not isinstance(state, MaskedState):
-            raise TypeError(
-                f"masked: expected a MaskedState (from this transform's init), found {type(state).__name__}."
-            )
+        _checks.check_state_type(state, MaskedState, where="masked")
         mask_def, flags, subtrees = mask_flags(resolve_mask(mask, updates), updates, "updates")
         if params is not None:
             _tree.check_same_structure(updates, params, "updates", "params", where="masked")

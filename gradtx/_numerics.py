@@ -162,9 +162,20 @@ def sum_of_squares(x: Any, axis: Any = None, *, keepdims: bool = False, dtype: A
     return jnp.sum(sq, axis=axis, keepdims=keepdims)
 
 
+def sqrt_of_squares(s: jax.Array) -> jax.Array:
+    """``sqrt(s)`` of a sum of squares, with derivative 0 at ``s = 0`` instead of ``inf``.
+
+    A norm at zero (a zero-initialised bias, a zero gradient) would otherwise send
+    ``0 * inf = NaN`` back through every ``where`` or ``maximum`` that ignores it, where optax's
+    ``safe_norm`` gives finite meta-gradients. The value is ``sqrt(s)`` exactly, NaN and inf kept.
+    """
+    nonzero = s != 0
+    return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, s, jnp.ones_like(s))), jnp.zeros_like(s))
+
+
 def l2_norm(x: Any, axis: Any = None, *, keepdims: bool = False, dtype: Any = None) -> jax.Array:
-    """``sqrt(sum |x|^2)`` of one array: see :func:`sum_of_squares`."""
-    return jnp.sqrt(sum_of_squares(x, axis, keepdims=keepdims, dtype=dtype))
+    """``sqrt(sum |x|^2)`` of one array: see :func:`sum_of_squares` and :func:`sqrt_of_squares`."""
+    return sqrt_of_squares(sum_of_squares(x, axis, keepdims=keepdims, dtype=dtype))
 
 
 def tree_sum_of_squares(tree: Any) -> jax.Array:
@@ -182,7 +193,7 @@ def tree_sum_of_squares(tree: Any) -> jax.Array:
 
 def tree_l2_norm(tree: Any) -> jax.Array:
     """The l2 norm of all leaves together, ``sqrt(sum_i |x_i|^2)``: see :func:`tree_sum_of_squares`."""
-    return jnp.sqrt(tree_sum_of_squares(tree))
+    return sqrt_of_squares(tree_sum_of_squares(tree))
 
 
 def check_updates(
@@ -242,6 +253,9 @@ def _placed_zeros(x: jax.Array, dtype: Any) -> jax.Array:
     ``+0``) lets sharding propagation give them ``x``'s layout. In explicit mode the same
     elementwise ops keep ``x``'s sharding type.
     """
+    # No derivative either: an inf cotangent reaching the zeros would come back as 0 * inf = NaN
+    # on the params (meta-gradients through `init`); optax's zeros_like has none.
+    x = jax.lax.stop_gradient(x)
     r = jnp.real(x) if jnp.issubdtype(x.dtype, jnp.complexfloating) else x
     zero = jnp.zeros([], r.dtype)
     return jnp.abs(jnp.where(jnp.isfinite(r), r, zero) * zero).astype(dtype)

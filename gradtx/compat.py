@@ -20,6 +20,9 @@ Each is a thin alias or wrapper of a gradtx concept that has its own, primary na
 - :func:`outside_scope_error` explains the optax names gradtx leaves out on purpose (losses,
   assignment, perturbations, second-order utilities): ``gradtx.losses`` and
   ``gradtx.softmax_cross_entropy`` raise an ``AttributeError`` that points to ``optax.losses``.
+- ``TransformInitFn`` is :class:`gradtx.InitFn`; ``TransformUpdateFn`` and
+  ``TransformUpdateExtraArgsFn`` are :class:`gradtx.UpdateFn` (every gradtx ``update`` takes
+  ``**extra_args``): optax's names of the two typing protocols, for annotations.
 - ``AdaptiveGradClipState``, ``NonNegativeParamsState``, ``AddDecayedWeightsState``,
   ``ClipState``, ``ClipByGlobalNormState``, ``ScaleState`` and ``ScaleByTrustRatioState`` are
   :class:`gradtx.EmptyState`: the states of stateless transforms, named as optax names them.
@@ -33,7 +36,7 @@ from typing import Any
 
 from gradtx import _checks
 from gradtx import tree as _tree_namespace
-from gradtx._base import EmptyState, GradientTransformation, as_gradient_transformation
+from gradtx._base import EmptyState, GradientTransformation, InitFn, UpdateFn, as_gradient_transformation
 from gradtx._partition import PartitionState, partition
 from gradtx.transforms._momentum import ScaleByMomentumState, scale_by_momentum
 from gradtx.transforms._rms import ScaleByAdagradState, scale_by_adagrad, scale_by_rms
@@ -50,6 +53,9 @@ __all__ = [
     "ScaleByTrustRatioState",
     "ScaleState",
     "TraceState",
+    "TransformInitFn",
+    "TransformUpdateExtraArgsFn",
+    "TransformUpdateFn",
     "as_optax",
     "multi_transform",
     "outside_scope_error",
@@ -59,6 +65,10 @@ __all__ = [
     "tree_utils",
     "with_extra_args_support",
 ]
+
+TransformInitFn = InitFn
+TransformUpdateFn = UpdateFn
+TransformUpdateExtraArgsFn = UpdateFn
 
 GradientTransformationExtraArgs = GradientTransformation
 """optax's transform type with extra-argument support: the same type as :class:`gradtx.GradientTransformation`."""

@@ -140,7 +140,7 @@ def test_inner_mask_finer_than_an_outer_group_mask() -> None:
 
 def test_wrong_state_type_names_expected_and_found() -> None:
     params = _params()
-    with pytest.raises(TypeError, match=r"expected a MaskedState.*found EmptyState"):
+    with pytest.raises(TypeError, match=r"expected a gradtx MaskedState.*found EmptyState"):
         gradtx.masked(gradtx.scale(1.0), {"enc": True, "head": False}).update(params, gradtx.EmptyState())
     momentum_state = gradtx.sgd(0.1, momentum=0.9).init(params)
     with pytest.raises(TypeError, match=r"expected a ScaleByAdamState state.*found ScaleByMomentumState"):

@@ -296,6 +296,29 @@ def test_init_state_tree_is_optax_x64(name: str) -> None:
     assert not diffs, f"{name}: the state trees differ under x64:\n" + "\n".join(diffs)
 
 
+# With bfloat16/float16 params (x64 off), the state leaves gradtx keeps wider than optax on purpose,
+# each a row of docs/conventions.md: float16 squared-gradient moments (they underflow), injected
+# hyperparameters (bf16 `b2 = 1.0`), and monitored norms (sums of squares: at least float32).
+LOW_PRECISION_DEPARTURES = (
+    r"\.(nu|n|nu_max|sum_of_squares|e_g|e_x)(\[.*\])?: dtype float16 vs gradtx float32$",
+    r"\.hyperparams\[.*\]: dtype b?float16 vs gradtx float32$",
+    r"\.(ema|measurement\['norm'\]): dtype b?float16 vs gradtx float32$",
+)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16], ids=["bfloat16", "float16"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_init_state_tree_is_optax_with_low_precision_params(name: str, dtype: Any) -> None:
+    import re
+
+    with jax.enable_x64(False):
+        ours, theirs = _build(name)
+        params = _params(dtype)
+        diffs = _differences(ours.init(params), _optax(theirs.init, params), allow_drift=False)
+    unexplained = [d for d in diffs if not any(re.search(rule, d) for rule in LOW_PRECISION_DEPARTURES)]
+    assert not unexplained, f"{name}: the state trees differ:\n" + "\n".join(unexplained)
+
+
 @pytest.mark.parametrize("name", sorted(set(CASES) - INIT_ONLY))
 def test_state_restores_both_ways(name: str) -> None:
     """optax's state after one step restores into gradtx's tree with equal leaves, and back."""
@@ -393,3 +416,27 @@ def test_orbax_checkpoint_from_optax_resumes_under_gradtx(name: str, tmp_path: A
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     if name == "multisteps_partition":
         np.testing.assert_array_equal(np.asarray(p_ours["frozen"]), 1.0)
+
+
+_WRAPPED = {
+    "masked": lambda lib: lib.masked(lib.adam(0.1), {"b": True, "w": False, "conv": {"k": True}}),
+    "inject_hyperparams": lambda lib: lib.inject_hyperparams(lib.adam)(learning_rate=0.1),
+    "apply_if_finite": lambda lib: lib.apply_if_finite(lib.adam(0.1), 2),
+    "MultiSteps": lambda lib: lib.MultiSteps(lib.adam(0.1), 2),
+    "reduce_on_plateau": lambda lib: (lib.contrib if lib is optax else lib).reduce_on_plateau(),
+    "conditionally_transform": lambda lib: lib.conditionally_transform(lib.adam(0.1), lambda step: step > 0),
+}
+
+
+@pytest.mark.parametrize("name", list(_WRAPPED))
+def test_an_optax_state_object_is_named_with_the_leaf_recipe(name: str) -> None:
+    # Its leaves restore (above); the object itself is another class, and failed deep in jax
+    # ("cond branches of different structures") or read "expected a MaskedState, found MaskedState".
+    params = _params()
+    with jax.enable_x64(False):
+        theirs = _optax(_WRAPPED[name](optax).init, params)
+        ours = _WRAPPED[name](gradtx)
+        with pytest.raises(TypeError, match=r"found optax\..*State\. A state object of another library.*leaves"):
+            ours.update(params, theirs, params, value=jnp.float32(1.0))
+        restored = jax.tree.unflatten(jax.tree.structure(ours.init(params)), jax.tree.leaves(theirs))
+        ours.update(params, restored, params, value=jnp.float32(1.0))  # the recipe works

@@ -234,3 +234,93 @@ def test_schedule_only_where_schedules_are_accepted() -> None:
     ):
         with pytest.raises(TypeError, match=f"`{param}`"):
             make()
+
+
+# Counts compared only with int32 counters: optax takes jax integer scalars for them, traced too.
+_COUNTS = {
+    "apply_if_finite": lambda k: gradtx.apply_if_finite(gradtx.sgd(0.1), k),
+    "apply_every": lambda k: gradtx.chain(gradtx.sgd(0.1), gradtx.apply_every(k)),
+    "MultiSteps": lambda k: gradtx.MultiSteps(gradtx.sgd(0.1), every_k_schedule=k).gradient_transformation(),
+    "reduce_on_plateau": lambda k: gradtx.chain(
+        gradtx.sgd(0.1), gradtx.reduce_on_plateau(patience=k, cooldown=k, accumulation_size=k)
+    ),
+}
+
+
+def _count_run(name: str, k: Any) -> jax.Array:
+    """Six updates with a NaN at the third; the updates, stacked."""
+    import jax.numpy as jnp
+
+    tx = _COUNTS[name](k)
+    params = {"w": jnp.ones(3)}
+    state, out = tx.init(params), []
+    for i in range(6):
+        g = {"w": jnp.array([jnp.nan, 1.0, 1.0]) if i == 2 else jnp.array([1.0, 2.0, 3.0]) * (i + 1)}
+        extra = {"value": jnp.float64(1.0)} if name == "reduce_on_plateau" else {}
+        updates, state = tx.update(g, state, params, **extra)
+        out.append(updates["w"])
+    return jnp.stack(out)
+
+
+@pytest.mark.parametrize("name", list(_COUNTS))
+def test_counts_take_jax_integer_scalars_concrete_traced_and_vmapped(name: str) -> None:
+    import jax.numpy as jnp
+
+    want = {k: np.asarray(_count_run(name, k)) for k in (2, 3)}
+    np.testing.assert_array_equal(np.asarray(_count_run(name, jnp.int32(2))), want[2])
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda k: _count_run(name, k))(jnp.int32(2))), want[2])
+    swept = jax.vmap(lambda k: _count_run(name, k))(jnp.array([2, 3], jnp.int32))
+    np.testing.assert_array_equal(np.asarray(swept[1]), want[3])
+    with pytest.raises(ValueError, match=r"must be an int in \[[01], 2147483647\], got -1"):
+        _COUNTS[name](jnp.int32(-1))
+    with pytest.raises(TypeError, match="must be an int or an integer scalar"):
+        _COUNTS[name](jnp.float32(2))
+
+
+def test_lookahead_and_sophia_take_jax_integer_periods() -> None:
+    import jax.numpy as jnp
+
+    from gradtx.contrib import sophia
+
+    look = jax.jit(lambda k: gradtx.lookahead(gradtx.sgd(0.1), sync_period=k, slow_step_size=0.5).init({"w": 1.0}))
+    assert int(look(jnp.int32(2)).steps_since_sync) == 0
+    assert int(jax.jit(lambda k: sophia(0.1, update_interval=k).init({"w": jnp.ones(2)})[0].count)(jnp.int32(3))) == 0
+
+
+def test_traced_float_hyperparameters_of_layerwise_decay_and_sophia_s_win_rate() -> None:
+    import jax.numpy as jnp
+
+    from gradtx.contrib import sophia
+
+    params = {"embed": jnp.ones(2), "head": jnp.ones(2)}
+
+    def embed_update(decay: Any) -> jax.Array:
+        depth = {"embed": 0, "head": 1}
+        tx = gradtx.layerwise_lr_decay(gradtx.sgd, 1.0, lambda n: depth[n], num_layers=1, decay=decay)
+        return tx.update(params, tx.init(params), params)[0]["embed"]
+
+    swept = jax.vmap(embed_update)(jnp.array([0.5, 0.25]))
+    np.testing.assert_array_equal(np.asarray(swept), [[-0.5, -0.5], [-0.25, -0.25]])
+
+    def sophia_update(c: Any) -> jax.Array:
+        tx = sophia(0.5, clip_threshold=c, verbose=True, print_win_rate_every_n_steps=1000)
+        return tx.update(params, tx.init(params), params, obj_fn=lambda q: jnp.sum(q["head"] ** 2))[0]["head"]
+
+    np.testing.assert_array_equal(np.asarray(jax.jit(sophia_update)(jnp.float64(1.0))), np.asarray(sophia_update(1.0)))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda p: gradtx.linear_onecycle_schedule(100, 1.0, pct_start=p),
+        lambda p: gradtx.linear_onecycle_schedule(100, 1.0, pct_start=0.25, pct_final=p),
+        lambda p: gradtx.cosine_onecycle_schedule(100, 1.0, pct_start=p),
+        lambda p: gradtx.linear_onecycle_momentum_schedule(100, pct_start=p),
+    ],
+)
+def test_a_traced_onecycle_phase_fraction_is_named(build: Any) -> None:
+    import jax.numpy as jnp
+
+    with pytest.raises(ValueError, match=r"`pct_(start|final)` must be a concrete number"):
+        jax.jit(lambda p: build(p)(3))(jnp.float64(0.5))
+    assert float(build(jnp.float64(0.5))(3)) == float(build(0.5)(3))

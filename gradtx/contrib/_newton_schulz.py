@@ -119,7 +119,7 @@ def _newton_schulz(y: jax.Array, coeffs: jax.Array, steps: int, preconditioning:
     rdt = num.real_dtype(y.dtype)
     eps_r = num.as_dtype(eps, rdt)
     if preconditioning == "frobenius":
-        norm = jnp.sqrt(jnp.sum(num.abs_sq(y), axis=(1, 2), keepdims=True))
+        norm = num.sqrt_of_squares(jnp.sum(num.abs_sq(y), axis=(1, 2), keepdims=True))
         y = y / (norm + eps_r).astype(y.dtype)
     elif preconditioning == "spectral":
         # The largest singular value needs an SVD of the whole matrix: the one asked-for gather.
@@ -132,7 +132,7 @@ def _newton_schulz(y: jax.Array, coeffs: jax.Array, steps: int, preconditioning:
             s = jax.lax.rsqrt(jnp.maximum(jnp.sum(jnp.abs(a), axis=-1), eps_r))[..., None].astype(y.dtype)
             y, a = y * s, a * s * jnp.swapaxes(s, -1, -2)
         elif i == 0 and preconditioning == "schatten":
-            fro = jnp.sqrt(jnp.sum(num.abs_sq(a), axis=(1, 2), keepdims=True))
+            fro = num.sqrt_of_squares(jnp.sum(num.abs_sq(a), axis=(1, 2), keepdims=True))
             s = jax.lax.rsqrt(jnp.maximum(fro, eps_r)).astype(y.dtype)
             y, a = y * s, a * s * s
         y = _ns_step(y, a, c)

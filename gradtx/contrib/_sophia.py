@@ -127,6 +127,7 @@ def _scale_by_sophia(
     def update_fn(
         updates: Updates, state: SophiaState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, SophiaState]:
+        _checks.check_state_type(state, SophiaState, where=where)
         num.check_updates(
             updates, where=where, state_tree=state.mu, state_name="state.mu", params=params, need_params=True
         )
@@ -144,8 +145,9 @@ def _scale_by_sophia(
 
         new_updates, mu = num.unzip(updates, jax.tree.map(leaf, updates, state.mu, state.nu), 2)
         if verbose and clip_threshold is not None:
-            c = float(clip_threshold)
-            inside = sum(jnp.sum(jnp.abs(u) < c) for u in jax.tree.leaves(new_updates))
+            inside = sum(
+                jnp.sum(jnp.abs(u) < num.as_dtype(clip_threshold, u.dtype)) for u in jax.tree.leaves(new_updates)
+            )
             win_rate = inside / max(1, sum(u.size for u in jax.tree.leaves(new_updates)))
             jax.lax.cond(
                 count % print_win_rate_every_n_steps == 0,
@@ -259,7 +261,9 @@ def sophia(
     _checks.check_non_negative("gamma", gamma, where=where)
     if clip_threshold is not None:
         _checks.check_positive("clip_threshold", clip_threshold, where=where)
-    _checks.check_int("update_interval", update_interval, where=where, low=1, high=_checks.INT32_MAX)
+    update_interval = _checks.int_hyperparam(
+        "update_interval", update_interval, where=where, low=1, high=_checks.INT32_MAX
+    )
     if verbose:
         _checks.check_int("print_win_rate_every_n_steps", print_win_rate_every_n_steps, where=where, low=1)
     mu_dtype = _checks.check_dtype("mu_dtype", mu_dtype, where=where)

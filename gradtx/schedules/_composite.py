@@ -180,8 +180,15 @@ def warmup_exponential_decay_schedule(
     return _with_warmup(init_value, peak_value, warmup, decay)
 
 
+def _concrete_fraction(name: str, value: Any, *, where: str) -> None:
+    """A phase fraction sets a boundary step (``int(pct * T)``), so it cannot be traced."""
+    if _checks.check_scalar(name, value, where=where) is None:
+        raise ValueError(f"{where}: `{name}` must be a concrete number (it sets a phase's step), not a traced value.")
+
+
 def _check_onecycle(where: str, transition_steps: Any, pct_start: Any, **factors: Any) -> float:
     steps = check_steps("transition_steps", transition_steps, where=where)
+    _concrete_fraction("pct_start", pct_start, where=where)
     _checks.check_in_range("pct_start", pct_start, 0.0, 1.0, where=where, low_inclusive=False, high_inclusive=False)
     for name, v in factors.items():
         _checks.check_positive(name, v, where=where)
@@ -281,9 +288,9 @@ def cosine_onecycle_momentum_schedule(
 
 
 def _linear_onecycle_knots(where: str, transition_steps: Any, pct_start: Any, pct_final: Any) -> list[float]:
-    steps = check_steps("transition_steps", transition_steps, where=where)
-    _checks.check_in_range("pct_start", pct_start, 0.0, 1.0, where=where, low_inclusive=False, high_inclusive=False)
-    _checks.check_in_range("pct_final", pct_final, pct_start, 1.0, where=where, low_inclusive=False)
+    steps = _check_onecycle(where, transition_steps, pct_start)
+    _concrete_fraction("pct_final", pct_final, where=where)
+    _checks.check_in_range("pct_final", pct_final, float(pct_start), 1.0, where=where, low_inclusive=False)
     return [0.0, float(int(pct_start * steps)), float(int(pct_final * steps)), steps]
 
 

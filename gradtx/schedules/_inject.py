@@ -242,11 +242,7 @@ def _make_injector(
         def update_fn(
             updates: Updates, state: Any, params: Params | None = None, **extra_args: Any
         ) -> tuple[Updates, Any]:
-            if not isinstance(state, InjectStatefulHyperparamsState):
-                raise TypeError(
-                    f"{where}: expected an InjectStatefulHyperparamsState (from this transform's init), "
-                    f"found {type(state).__name__}."
-                )
+            _checks.check_state_type(state, InjectStatefulHyperparamsState, where=where)
             default = _default_dtype(params, hp_dtype) if params is not None else (hp_dtype or jnp.float32)
 
             def target(k: str) -> Any:

@@ -279,7 +279,7 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
     # Integer gradients count as the default float here (as optax promotes them).
     acc = num.norm_dtype(*[num.compute_dtype(jnp.asarray(x).dtype) for x in leaves])
     sq = sum((num.sum_of_squares(x, tuple(range(1, jnp.ndim(x))), dtype=acc) for x in leaves), jnp.zeros([], acc))
-    norms = jnp.sqrt(sq)
+    norms = num.sqrt_of_squares(sq)
     multipliers = jnp.nan_to_num(jnp.minimum(num.as_dtype(l2_norm_clip, acc) / norms, jnp.ones_like(norms)), nan=1.0)
     # An example with an infinite norm would get weight 0 (silently dropped): make it NaN.
     multipliers = num.nan_unless_finite(multipliers, norms)

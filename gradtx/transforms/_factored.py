@@ -203,7 +203,7 @@ def scale_by_factored_rms(
 
 
 def _rms(x: jax.Array) -> jax.Array:
-    return jnp.sqrt(num.sum_of_squares(x) / x.size)
+    return num.sqrt_of_squares(num.sum_of_squares(x) / x.size)
 
 
 def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:

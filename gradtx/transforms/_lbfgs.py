@@ -128,7 +128,6 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
 
     def init_fn(params: Params) -> ScaleByLBFGSState:
         num.check_init_params(params, where="scale_by_lbfgs")
-        dtype = tm.real_dtype(params)
         stacked = jax.tree.map(lambda p: num.state_leaf(p, lead_shape=(memory_size,)), params)
         return ScaleByLBFGSState(
             count=zero_count(),
@@ -136,7 +135,9 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
             updates=num.state_zeros(params),
             diff_params_memory=stacked,
             diff_updates_memory=stacked,
-            weights_memory=jnp.zeros((memory_size,), dtype),
+            # The widest enabled float, as optax's state (and the curvature's inner products are
+            # sums: at least float32, never the params' bfloat16).
+            weights_memory=jnp.zeros((memory_size,), num.default_float()),
         )
 
     def update_fn(
@@ -163,9 +164,10 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> Gr
         # A zero curvature pair (e.g. the first step, or a repeated point) gets weight 0 and drops out.
         rho = jnp.where(curvature == 0, jnp.zeros([], dtype), 1.0 / curvature)
         rho = jnp.where(first, jnp.zeros([], dtype), rho)
-        dw_memory = jax.tree.map(lambda m, d: m.at[slot].set(d), state.diff_params_memory, dw)
-        du_memory = jax.tree.map(lambda m, d: m.at[slot].set(d), state.diff_updates_memory, du)
-        weights = state.weights_memory.at[slot].set(rho)
+        # jnp.asarray: a state restored untyped (flax's from_bytes) holds NumPy arrays, which lack `.at`.
+        dw_memory = jax.tree.map(lambda m, d: jnp.asarray(m).at[slot].set(d), state.diff_params_memory, dw)
+        du_memory = jax.tree.map(lambda m, d: jnp.asarray(m).at[slot].set(d), state.diff_updates_memory, du)
+        weights = jnp.asarray(state.weights_memory).at[slot].set(rho)
 
         if scale_init_precond:
             du_sq = num.tree_sum_of_squares(du).astype(dtype)

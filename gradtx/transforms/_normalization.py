@@ -118,7 +118,7 @@ def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> Gradie
             return updates, state
         total = num.tree_sum_of_squares(updates)
         acc = total.dtype
-        divisor = (jnp.sqrt(total) + num.as_dtype(eps, acc)) / num.as_dtype(scale_factor, acc)
+        divisor = (num.sqrt_of_squares(total) + num.as_dtype(eps, acc)) / num.as_dtype(scale_factor, acc)
         divisor = num.nan_unless_finite(divisor, total)  # g / inf = 0 would silently zero every update
 
         divisor_as = num.per_dtype(lambda dt: num.cast(divisor, dt))

@@ -363,7 +363,8 @@ def scale_by_zoom_linesearch(
             learning_rate=jnp.ones([], dtype),
             value=inf,
             grad=num.state_zeros(params),
-            info=ZoomLinesearchInfo(jnp.zeros([], jnp.int32), inf, inf),
+            # The criteria's errors in the widest enabled float, as optax's state.
+            info=ZoomLinesearchInfo(jnp.zeros([], jnp.int32), *[jnp.full([], jnp.inf, num.default_float())] * 2),
         )
 
     def update_fn(
@@ -396,7 +397,11 @@ def scale_by_zoom_linesearch(
             learning_rate=final.last.step,
             value=final.last.value,
             grad=final.grad,
-            info=ZoomLinesearchInfo(final.count, final.decrease_error, final.curvature_error),
+            info=ZoomLinesearchInfo(
+                final.count,
+                final.decrease_error.astype(state.info.decrease_error.dtype),
+                final.curvature_error.astype(state.info.curvature_error.dtype),
+            ),
         )
         return tm.scale(final.last.step, updates), new_state
 

@@ -231,7 +231,7 @@ def norm(tree: Any, ord: int | str | float | None = None, squared: bool = False)
     if ord is None or ord == 2:
         # gradtx's one accumulation rule (at least float32), not the leaves' own dtype.
         squares = _numerics.tree_sum_of_squares(tree)
-        return squares if squared else jnp.sqrt(squares)
+        return squares if squared else _numerics.sqrt_of_squares(squares)
     if ord == 1:
         value = sum(jax.tree.map(jnp.abs, tree))
     elif ord in (jnp.inf, "inf", "infinity"):

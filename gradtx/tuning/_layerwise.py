@@ -99,8 +99,14 @@ def layerwise_decay_groups(
     _checks.check_in_range("decay", decay, 0.0, 1.0, where=where, low_inclusive=False)
     _checks.check_callable("depth_fn", depth_fn, where=where)
     labels = _depths(params, depth_fn, num_layers, where)
-    scales = {depth: float(decay) ** (num_layers - depth) for depth in range(num_layers + 1)}
-    return labels, scales
+    return labels, _scales(decay, num_layers)
+
+
+def _scales(decay: Any, num_layers: int) -> dict[int, Any]:
+    """``{depth: decay ** (num_layers - depth)}``; a jax scalar stays one (traced in a sweep over
+    decays), a Python or NumPy number becomes a float."""
+    base = decay if isinstance(decay, jax.Array) else float(decay)
+    return {depth: base ** (num_layers - depth) for depth in range(num_layers + 1)}
 
 
 def layerwise_lr_decay(
@@ -147,9 +153,9 @@ def layerwise_lr_decay(
     _checks.check_callable("depth_fn", depth_fn, where=where)
     _checks.check_callable("optimizer_fn", optimizer_fn, where=where)
     _checks.check_scalar_or_schedule("learning_rate", learning_rate, where=where)
-    scales = {depth: float(decay) ** (num_layers - depth) for depth in range(num_layers + 1)}
+    scales = _scales(decay, num_layers)
 
-    def scaled(scale: float) -> ScalarOrSchedule:
+    def scaled(scale: Any) -> ScalarOrSchedule:
         lr: Any = learning_rate
         if callable(lr):
             schedule: Callable[[Any], Any] = lr

@@ -134,11 +134,13 @@ def reduce_on_plateau(
         rtol, atol = (threshold, 0.0) if threshold_mode == "rel" else (0.0, threshold)
     _checks.check_in_range("factor", factor, 0.0, 1.0, where=where, low_inclusive=False, high_inclusive=False)
     # Counts compared with int32 counters: a fraction would be truncated silently.
-    _checks.check_int("patience", patience, where=where, low=1, high=_checks.INT32_MAX)
+    patience = _checks.int_hyperparam("patience", patience, where=where, low=1, high=_checks.INT32_MAX)
     _checks.check_in_range("rtol", rtol, 0.0, 1.0, where=where)
     _checks.check_non_negative("atol", atol, where=where)
-    _checks.check_int("cooldown", cooldown, where=where, low=0, high=_checks.INT32_MAX)
-    _checks.check_int("accumulation_size", accumulation_size, where=where, low=1, high=_checks.INT32_MAX)
+    cooldown = _checks.int_hyperparam("cooldown", cooldown, where=where, low=0, high=_checks.INT32_MAX)
+    accumulation_size = _checks.int_hyperparam(
+        "accumulation_size", accumulation_size, where=where, low=1, high=_checks.INT32_MAX
+    )
     # A floor on a scale that only shrinks from 1: above 1 it would raise the learning rate.
     _checks.check_in_range("min_scale", min_scale, 0.0, 1.0, where=where)
 
@@ -177,6 +179,7 @@ def reduce_on_plateau(
         updates: Updates, state: ReduceLROnPlateauState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ReduceLROnPlateauState]:
         del params
+        _checks.check_state_type(state, ReduceLROnPlateauState, where=where)
         _checks.require_extra_args(
             extra_args, ("value",), where=where, call="update(updates, state, params, value=loss)"
         )

@@ -198,8 +198,9 @@ class MultiSteps:
         if callable(every_k_schedule):
             self._every_k_schedule = every_k_schedule
         else:
-            _checks.check_int("every_k_schedule", every_k_schedule, where=where, low=1, high=_checks.INT32_MAX)
-            k_const = int(every_k_schedule)
+            k_const = _checks.int_hyperparam(
+                "every_k_schedule", every_k_schedule, where=where, low=1, high=_checks.INT32_MAX
+            )
             self._every_k_schedule = lambda step: k_const
         _checks.check_callable("should_skip_update_fn", should_skip_update_fn, where=where, allow_none=True)
         _checks.check_bool("use_grad_mean", use_grad_mean, where=where)
@@ -246,6 +247,7 @@ class MultiSteps:
     ) -> tuple[Updates, MultiStepsState]:
         """Accumulates ``updates``; on the k-th micro-step returns the inner optimizer's updates."""
         where = "MultiSteps.update"
+        _checks.check_state_type(state, MultiStepsState, where=where)
         _tree.check_same_structure(state.acc_grads, updates, "state.acc_grads", "updates", where=where)
         k = self._k(state.gradient_step)
         if self._should_skip_update_fn is not _never_skip:
@@ -374,8 +376,7 @@ def apply_every(k: int = 1) -> GradientTransformation:
       [-0.1, 0.1]
     """
     where = "apply_every"
-    if not isinstance(k, Tracer):
-        _checks.check_int("k", k, where=where, low=1, high=_checks.INT32_MAX)
+    k = _checks.int_hyperparam("k", k, where=where, low=1, high=_checks.INT32_MAX)
 
     def init_fn(params: Params) -> ApplyEvery:
         return ApplyEvery(count=zero_count(), grad_acc=m.state_zeros(params))

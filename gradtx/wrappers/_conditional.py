@@ -132,6 +132,7 @@ def conditionally_transform(
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ConditionallyTransformState]:
+        _checks.check_state_type(state, ConditionallyTransformState, where=where)
         new_updates, new_inner = _run_if(
             inner, should_transform_fn, forward_extra_args, False, updates, state.step, state.inner_state, params,
             extra_args, where,
@@ -183,6 +184,7 @@ def conditionally_mask(
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ConditionallyMaskState]:
+        _checks.check_state_type(state, ConditionallyMaskState, where=where)
         new_updates, new_inner = _run_if(
             inner, should_transform_fn, forward_extra_args, True, updates, state.step, state.inner_state, params,
             extra_args, where,

@@ -91,7 +91,9 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
     """
     where = "apply_if_finite"
     inner = as_gradient_transformation(inner, where=f"{where}: `inner`")
-    _checks.check_int("max_consecutive_errors", max_consecutive_errors, where=where, low=0, high=_checks.INT32_MAX)
+    max_consecutive_errors = _checks.int_hyperparam(
+        "max_consecutive_errors", max_consecutive_errors, where=where, low=0, high=_checks.INT32_MAX
+    )
 
     def init_fn(params: Params) -> ApplyIfFiniteState:
         return ApplyIfFiniteState(
@@ -104,6 +106,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
     def update_fn(
         updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, ApplyIfFiniteState]:
+        _checks.check_state_type(state, ApplyIfFiniteState, where=where)
         check_whole_tree(
             updates,
             where=where,

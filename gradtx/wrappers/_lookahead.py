@@ -96,7 +96,7 @@ def lookahead(
     where = "lookahead"
     _checks.check_bool("reset_state", reset_state, where=where)
     fast_optimizer = as_gradient_transformation(fast_optimizer, where=f"{where}: `fast_optimizer`")
-    _checks.check_int("sync_period", sync_period, where=where, low=1, high=_checks.INT32_MAX)
+    sync_period = _checks.int_hyperparam("sync_period", sync_period, where=where, low=1, high=_checks.INT32_MAX)
     _checks.check_in_range("slow_step_size", slow_step_size, 0.0, 1.0, where=where)
 
     def init_fn(params: Params) -> LookaheadState:

@@ -182,7 +182,9 @@ def test_lbfgs_float32_matches_optax_and_keeps_dtypes():
         assert a.dtype == jnp.float32
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     state = gradtx.lbfgs().init(_logistic_init(jnp.float32))
-    assert state[0].weights_memory.dtype == jnp.float32 and state[2].value.dtype == jnp.float32
+    # The curvature weights in the widest enabled float (float64 here, under the suite's x64), as optax's.
+    assert state[0].weights_memory.dtype == optax.lbfgs().init(_logistic_init(jnp.float32))[0].weights_memory.dtype
+    assert state[0].weights_memory.dtype == jnp.float64 and state[2].value.dtype == jnp.float32
 
 
 # --- the two-loop direction against an explicit float64 recursion ------------------------------------
@@ -375,3 +377,18 @@ def test_wrongly_typed_arguments():
     tx = gradtx.lbfgs()
     with pytest.raises(ValueError, match="structure"):
         tx.update({"a": w}, tx.init(w), w, value=1.0, grad=w, value_fn=jnp.sum)
+
+
+def test_a_state_restored_as_numpy_arrays_steps_like_the_original():
+    # flax.serialization.from_bytes without a typed target gives NumPy leaves, which lack `.at`.
+    params = {"w": jnp.array([1.0, 2.0])}
+
+    def f(q):
+        return jnp.sum(q["w"] ** 2)
+
+    tx = gradtx.lbfgs()
+    value, grad = jax.value_and_grad(f)(params)
+    state = tx.init(params)
+    want, _ = tx.update(grad, state, params, value=value, grad=grad, value_fn=f)
+    got, _ = tx.update(grad, jax.tree.map(np.asarray, state), params, value=value, grad=grad, value_fn=f)
+    np.testing.assert_array_equal(np.asarray(got["w"]), np.asarray(want["w"]))
