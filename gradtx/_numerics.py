@@ -162,15 +162,30 @@ def sum_of_squares(x: Any, axis: Any = None, *, keepdims: bool = False, dtype: A
     return jnp.sum(sq, axis=axis, keepdims=keepdims)
 
 
-def sqrt_of_squares(s: jax.Array) -> jax.Array:
-    """``sqrt(s)`` of a sum of squares, with derivative 0 at ``s = 0`` instead of ``inf``.
+@jax.custom_jvp
+def sqrt_of_squares(s: Any) -> Any:
+    """``sqrt(s)`` of a sum of squares (or of each in a pytree of them), with derivative 0 at ``s = 0``.
 
     A norm at zero (a zero-initialised bias, a zero gradient) would otherwise send
     ``0 * inf = NaN`` back through every ``where`` or ``maximum`` that ignores it, where optax's
-    ``safe_norm`` gives finite meta-gradients. The value is ``sqrt(s)`` exactly, NaN and inf kept.
+    ``safe_norm`` gives finite meta-gradients. The value is ``jnp.sqrt(s)``, and so is the
+    compiled step: a custom derivative rather than guarding selects, which XLA would copy with
+    the whole global-norm reduction into every consumer kernel (6x the instructions on 200 leaves).
+    Per-leaf norms go through one call with a list: each call costs ~0.3 ms of tracing.
     """
-    nonzero = s != 0
-    return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, s, jnp.ones_like(s))), jnp.zeros_like(s))
+    return jax.tree.map(jnp.sqrt, s)
+
+
+@sqrt_of_squares.defjvp
+def _sqrt_of_squares_jvp(primals: Any, tangents: Any) -> tuple[Any, Any]:
+    (s,), (ds,) = primals, tangents
+
+    def derivative(root: jax.Array, dx: jax.Array) -> jax.Array:
+        nonzero = root != 0  # NaN stays NaN through the division
+        return jnp.where(nonzero, dx / (2 * jnp.where(nonzero, root, jnp.ones_like(root))), jnp.zeros_like(dx))
+
+    roots = jax.tree.map(jnp.sqrt, s)
+    return roots, jax.tree.map(derivative, roots, ds)
 
 
 def l2_norm(x: Any, axis: Any = None, *, keepdims: bool = False, dtype: Any = None) -> jax.Array:

@@ -76,9 +76,8 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
 
         scalars = num.per_dtype(lambda dtype: tuple(num.as_dtype(x, dtype) for x in (min_norm, eps, trust_coefficient)))
 
-        def leaf(g: jax.Array, p: jax.Array) -> jax.Array:
+        def leaf(g: jax.Array, p: jax.Array, p_norm: jax.Array, g_norm: jax.Array) -> jax.Array:
             dtype = num.compute_dtype(g.dtype)
-            p_norm, g_norm = num.l2_norm(p), num.l2_norm(g)
             rdt = g_norm.dtype
             floor, eps_, coefficient = scalars(rdt)
             p_norm = jnp.maximum(num.cast(p_norm, rdt), floor)
@@ -89,7 +88,13 @@ def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps:
             ratio = num.nan_unless_finite(ratio, g_norm)
             return num.cast(num.cast(g, dtype) * num.cast(ratio, dtype), g.dtype)
 
-        return jax.tree.map(leaf, updates, params), state
+        g_leaves, treedef = jax.tree.flatten(updates)
+        p_leaves = treedef.flatten_up_to(params)
+        # Every leaf's two norms in one call (see num.sqrt_of_squares: its derivative is safe at 0).
+        sums = [(num.sum_of_squares(p), num.sum_of_squares(g)) for g, p in zip(g_leaves, p_leaves, strict=True)]
+        norms = num.sqrt_of_squares(sums)
+        out = [leaf(g, p, pn, gn) for g, p, (pn, gn) in zip(g_leaves, p_leaves, norms, strict=True)]
+        return jax.tree.unflatten(treedef, out), state
 
     return GradientTransformation(num.empty_init("scale_by_trust_ratio"), update_fn)
 
