@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import jax
+
 from bench import _bigleaf, _profile, _report, _state, _trees
 from bench._timing import copy_bandwidth
 
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--profile", action="store_true", help="only print where tracing a 2,000-leaf step spends time")
     args = parser.parse_args(argv)
+    # A persistent compilation cache (JAX_COMPILATION_CACHE_DIR) would turn later rounds' compiles
+    # into cache hits, and only those over a second: for one library and not the other.
+    jax.config.update("jax_enable_compilation_cache", False)
     if args.profile:
         _profile.run(args.quick)
         return {}

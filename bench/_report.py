@@ -39,6 +39,8 @@ def machine() -> dict[str, Any]:
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "backend": f"{device.platform} ({device.device_kind})",
         "python": platform.python_version(),
+        # Flags that change what is measured (XLA options, a compilation cache directory).
+        "environment": {k: v for k, v in sorted(os.environ.items()) if k.startswith(("JAX_", "XLA_"))},
         "versions": {
             "gradtx": gradtx.__version__,
             "jax": jax.__version__,
@@ -114,13 +116,21 @@ def markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(record: dict[str, Any], out_dir: Path, stem: str) -> tuple[Path, Path, Path]:
-    """Writes ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``."""
+def write(record: dict[str, Any], out_dir: Path, stem: str) -> tuple[Path, ...]:
+    """Writes ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``.
+
+    Without matplotlib (a bare GPU image: it is only in the ``plot`` extra) the chart is skipped,
+    not the figures.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md", out_dir / f"{stem}.png"
     json_path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     md_path.write_text(markdown(record))
-    chart(record, png_path)
+    try:
+        chart(record, png_path)
+    except ImportError as error:
+        print(f"no chart ({error}); pip install matplotlib for {png_path.name}", flush=True)
+        return json_path, md_path
     return json_path, md_path, png_path
 
 

@@ -7,6 +7,7 @@ transform and a fresh ``jax.jit`` so that no cache carries over between measurem
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -84,11 +85,11 @@ def _hlo_counts(compiled: Any) -> tuple[int, int]:
     return instructions, entry.count(" fusion(")
 
 
-def _peak_bytes(compiled: Any) -> int:
+def _peak_bytes(compiled: Any) -> float:
     """Live bytes at the step's peak: arguments, outputs not aliased to them, and temporaries."""
     stats = compiled.memory_analysis()
     if stats is None:
-        return -1
+        return float("nan")  # not reported by this backend: no ratio, rather than a 1.00 from -1 / -1
     return int(
         stats.argument_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes + stats.temp_size_in_bytes
     )
@@ -119,11 +120,19 @@ def _measure_step(step: Callable[..., Any], params: Any, state: Any, steps: int)
     jitted = jax.jit(step, donate_argnums=(0, 1))
     # Wall and process CPU time: on a loaded machine the wall time mostly measures the wait
     # for a core, while the CPU time of tracing and compiling (one thread each) stays put.
+    # A full garbage collection (~50 ms, growing with all the bench holds) would otherwise land
+    # in a phase at random and move a 0.15 s trace by a third; each phase starts collected, and
+    # a library still pays the collections its own work sets off.
+    gc.collect()
     t0, c0 = time.perf_counter(), time.process_time()
     traced = jitted.trace(params, state, grads)
     t1, c1 = time.perf_counter(), time.process_time()
+    gc.collect()
+    u1, d1 = time.perf_counter(), time.process_time()
     lowered = traced.lower()
     t2, c2 = time.perf_counter(), time.process_time()
+    gc.collect()
+    u2, d2 = time.perf_counter(), time.process_time()
     compiled = lowered.compile()
     t3, c3 = time.perf_counter(), time.process_time()
     instructions, fusions = _hlo_counts(compiled)
@@ -136,13 +145,13 @@ def _measure_step(step: Callable[..., Any], params: Any, state: Any, steps: int)
     step_s = median(time_calls(once, steps))
     return {
         "trace_s": t1 - t0,
-        "lower_s": t2 - t1,
-        "compile_s": t3 - t2,
-        "trace_compile_s": t3 - t0,
+        "lower_s": t2 - u1,
+        "compile_s": t3 - u2,
+        "trace_compile_s": (t1 - t0) + (t2 - u1) + (t3 - u2),
         "trace_cpu_s": c1 - c0,
-        "lower_cpu_s": c2 - c1,
-        "compile_cpu_s": c3 - c2,
-        "trace_compile_cpu_s": c3 - c0,
+        "lower_cpu_s": c2 - d1,
+        "compile_cpu_s": c3 - d2,
+        "trace_compile_cpu_s": (c1 - c0) + (c2 - d1) + (c3 - d2),
         "step_s": step_s,
         "hlo_instructions": instructions,
         "fusions": fusions,

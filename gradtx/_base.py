@@ -41,12 +41,16 @@ __all__ = [
 ArrayTree = Any
 """A pytree whose leaves are arrays (or ``jax.ShapeDtypeStruct`` for abstract params)."""
 Params = ArrayTree
+"""The model's parameters: a pytree of floating (or complex) arrays."""
 Updates = ArrayTree
+"""Gradients going in and updates coming out of a transform: a pytree with the params' structure."""
 OptState = Any
+"""A transform's state: whatever its ``init`` returns (a ``NamedTuple``, a tuple of them for a chain)."""
 Numeric = Any
 Schedule = Callable[[Any], Any]
 """A pure function ``step -> value``; ``step`` is a scalar int32 array."""
 ScalarOrSchedule = float | jax.Array | Schedule
+"""A hyperparameter: a Python number, a jax scalar (traced too), or a :data:`Schedule`."""
 MaskOrFn = Any | Callable[[Params], Any] | None
 """A mask: a pytree of bools like the params (or a prefix of it), a callable ``params -> mask``, or ``None``."""
 

@@ -67,8 +67,11 @@ __all__ = [
 ]
 
 TransformInitFn = InitFn
+"""optax's name of :class:`gradtx.InitFn`."""
 TransformUpdateFn = UpdateFn
+"""optax's name of :class:`gradtx.UpdateFn`."""
 TransformUpdateExtraArgsFn = UpdateFn
+"""optax's name of :class:`gradtx.UpdateFn` with ``**extra_args``: every gradtx ``update`` takes them."""
 
 GradientTransformationExtraArgs = GradientTransformation
 """optax's transform type with extra-argument support: the same type as :class:`gradtx.GradientTransformation`."""

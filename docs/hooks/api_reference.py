@@ -50,19 +50,42 @@ def _same(module: types.ModuleType, name: str, obj: Any) -> bool:
     return name in public_names(module) and getattr(module, name, None) is obj
 
 
+def home(obj: Any) -> str | None:
+    """The public namespace whose page documents ``obj``: the deepest one containing the module that
+    defines it (``gradtx._combine.chain``: the root; ``gradtx.wrappers._accumulate.MultiSteps``:
+    ``gradtx.wrappers``). ``None`` for objects without a defining module (type aliases, constants)."""
+    owner = getattr(obj, "__module__", None) if inspect.isclass(obj) or inspect.isfunction(obj) else None
+    if not owner or not (owner == ROOT or owner.startswith(ROOT + ".")):
+        return None
+    inside = [ns for ns in public_namespaces()[1:] if owner == ns or owner.startswith(ns + ".")]
+    return max(inside, key=len) if inside else ROOT
+
+
 def page_members(namespace: str) -> list[str]:
     """The names documented on ``namespace``'s page.
 
-    A sub-namespace documents all of its public names. The root page documents only the names that no
-    public sub-namespace exports (the core: the transform type, ``chain``, ``partition``, ...); every other
-    flat name ``gradtx.X`` is the same object as ``gradtx.<namespace>.X`` and is documented there.
+    Each object is documented once, on its :func:`home` page: a namespace that re-exports another's
+    object under the same name (``gradtx.transforms.MultiSteps``, ``gradtx.transforms.chain``) leaves
+    it to that page, so links and search lead to one entry. The root page documents the core (the
+    transform type, ``chain``, ``partition``, ...); every other flat name ``gradtx.X`` is the same
+    object as ``gradtx.<namespace>.X`` and is documented there. An object without a home (a type
+    alias, an alias) is documented where it is exported, the root page leaving it to a namespace that has it.
     """
     module = importlib.import_module(namespace)
     names = public_names(module)
-    if namespace != ROOT:
-        return names
     subs = [importlib.import_module(ns) for ns in public_namespaces()[1:]]
-    return [name for name in names if not any(_same(sub, name, getattr(module, name)) for sub in subs)]
+    members = []
+    for name in names:
+        obj = getattr(module, name)
+        # An alias (`compat.TransformInitFn` is `InitFn`) is documented where it is exported, not at home.
+        where = home(obj) if getattr(obj, "__name__", name) == name else None
+        if where is None:
+            if namespace == ROOT and any(_same(sub, name, obj) for sub in subs):
+                continue
+        elif where != namespace and _same(importlib.import_module(where), name, obj):
+            continue  # documented under this name on its home page
+        members.append(name)
+    return members
 
 
 def page_path(namespace: str) -> str:

@@ -62,8 +62,10 @@ def _role(match: re.Match[str]) -> str:
 
 
 def _math_block(match: re.Match[str]) -> str:
+    # One $$ block per equation: a blank line inside one ends it for arithmatex (Sphinx splits too).
     indent, body = match.group(1), textwrap.dedent(match.group(2)).strip("\n")
-    return f"{indent}$$\n" + textwrap.indent(body, indent) + f"\n{indent}$$\n\n"
+    equations = [e.strip("\n") for e in re.split(r"\n\s*\n", body) if e.strip()]
+    return "".join(f"{indent}$$\n" + textwrap.indent(e, indent) + f"\n{indent}$$\n\n" for e in equations)
 
 
 def _math_inline_block(match: re.Match[str]) -> str:
@@ -74,6 +76,8 @@ def _math_inline_block(match: re.Match[str]) -> str:
 
 def convert(text: str) -> str:
     text = MATH_DIRECTIVE.sub(_math_block, text + "\n")
+    # reST's "text::" before a literal block is "text:" once rendered (the block itself is indented code).
+    text = re.sub(r"(?<=\S)::$", ":", text, flags=re.MULTILINE)
     text = MATH_DIRECTIVE_INLINE.sub(_math_inline_block, text)
     text = MATH.sub(lambda m: f"${m.group(1)}$", text)
     return ROLE.sub(_role, text).rstrip("\n")

@@ -20,7 +20,6 @@ from gradtx.tree import unwrap_random_key_data
 
 __all__ = ["PROPERTIES", "check_transformation"]
 
-#: The properties :func:`check_transformation` checks, in the order it checks them.
 PROPERTIES: tuple[str, ...] = (
     "abstract_init",
     "pure",
@@ -31,6 +30,7 @@ PROPERTIES: tuple[str, ...] = (
     "vmap",
     "finite_on_zero_updates",
 )
+"""The properties :func:`check_transformation` checks, in the order it checks them."""
 
 
 class _PropertyFailed(AssertionError):
