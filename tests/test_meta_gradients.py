@@ -107,3 +107,24 @@ def test_norms_keep_their_values_nan_and_inf_included():
     for s in (0.0, 4.0, jnp.inf, jnp.nan, 1e-300):
         got = gradtx._numerics.sqrt_of_squares(jnp.asarray(s))
         np.testing.assert_array_equal(np.asarray(got), np.sqrt(np.float64(s)))
+
+
+def test_the_safe_derivative_adds_nothing_to_the_compiled_step(monkeypatch):
+    # A guarding `where` around the global norm's sqrt made XLA copy the whole norm reduction into
+    # every consumer kernel (2x the instructions here, 6x on 200 leaves); the custom derivative
+    # leaves the compiled step exactly that of a plain sqrt.
+    params = {f"l{i}": jnp.ones((8, 4)) for i in range(40)}
+
+    def instructions() -> int:
+        tx = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.lamb(1e-3))
+
+        def step(p: Any, s: Any, g: Any) -> Any:
+            u, s = tx.update(g, s, p)
+            return gradtx.apply_updates(p, u), s
+
+        text = jax.jit(step).lower(params, tx.init(params), params).compile().as_text()
+        return sum(1 for line in text.splitlines() if " = " in line)
+
+    safe = instructions()
+    monkeypatch.setattr(gradtx._numerics, "sqrt_of_squares", lambda s: jax.tree.map(jnp.sqrt, s))
+    assert safe == instructions()
