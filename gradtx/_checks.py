@@ -181,18 +181,26 @@ def check_callable(name: str, value: Any, *, where: str, allow_none: bool = Fals
         raise TypeError(f"{where}: `{name}` must be callable, got {type(value).__name__}.")
 
 
+def _is_gradtx_state(state: Any) -> bool:
+    return type(state).__module__.startswith("gradtx")
+
+
 def state_class_name(state: Any) -> str:
     """The class of ``state`` as a message names it: qualified by its module when that is not gradtx's,
     where optax's class of the same name would otherwise read as the expected one."""
     cls = type(state)
-    return cls.__name__ if cls.__module__.startswith("gradtx") else f"{cls.__module__}.{cls.__qualname__}"
+    return cls.__name__ if _is_gradtx_state(state) else f"{cls.__module__}.{cls.__qualname__}"
 
 
-FOREIGN_STATE_HINT = (
-    " A state object of another library (optax's state classes are not gradtx's, even where the names match): "
-    "restore its leaves into this transform's tree instead, "
-    "`jax.tree.unflatten(jax.tree.structure(tx.init(params)), jax.tree.leaves(state))`."
-)
+def foreign_state_hint(state: Any) -> str:
+    """For a state object of another library, the sentence that says how to restore it; else ``""``."""
+    if _is_gradtx_state(state):
+        return ""
+    return (
+        " A state object of another library (optax's state classes are not gradtx's, even where the names "
+        "match): restore its leaves into this transform's tree instead, "
+        "`jax.tree.unflatten(jax.tree.structure(tx.init(params)), jax.tree.leaves(state))`."
+    )
 
 
 def check_state_type(state: Any, expected: type, *, where: str) -> None:
@@ -203,10 +211,9 @@ def check_state_type(state: Any, expected: type, *, where: str) -> None:
     """
     if isinstance(state, expected):
         return
-    foreign = not type(state).__module__.startswith("gradtx")
     raise TypeError(
         f"{where}: expected a gradtx {expected.__name__} (from this transform's init), found "
-        f"{state_class_name(state)}." + (FOREIGN_STATE_HINT if foreign else "")
+        f"{state_class_name(state)}." + foreign_state_hint(state)
     )
 
 

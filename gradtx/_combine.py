@@ -32,10 +32,10 @@ def _member_update(
         found = _checks.state_class_name(state)
         if expected == found:
             raise
-        foreign = "" if type(state).__module__.startswith("gradtx") else _checks.FOREIGN_STATE_HINT
         raise TypeError(
             f"{where}: expected a {expected} state (from this transform's init), found {found} ({error}); "
-            "was the state made by another optimizer, or restored from another optimizer's checkpoint?" + foreign
+            "was the state made by another optimizer, or restored from another optimizer's checkpoint?"
+            + _checks.foreign_state_hint(state)
         ) from error
 
 

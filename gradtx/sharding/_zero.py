@@ -74,9 +74,10 @@ def _constrain(tree: Any, shardings: Any) -> Any:
 
     def one(x: Any, s: NamedSharding) -> Any:
         explicit, auto = _split(s)
-        if _explicit_axes(s.mesh):
+        n_explicit = len(_explicit_axes(s.mesh))
+        if n_explicit:
             x = jax.sharding.reshard(x, explicit)
-        if len(_explicit_axes(s.mesh)) < len(s.mesh.axis_names):
+        if n_explicit < len(s.mesh.axis_names):
             x = jax.lax.with_sharding_constraint(x, auto)
         return x
 
